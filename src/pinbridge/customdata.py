@@ -1,0 +1,215 @@
+"""``custom_data`` from Segment e-commerce properties, or from a Pinterest-shaped input.
+
+Only the keys of Pinterest's ``custom_data`` can come out of here: the result is a
+:class:`~pinbridge.pinterest.schema.CustomData`, so a custom property (an email in
+``properties.note``, say) can never reach Pinterest.
+
+Rules:
+
+* ``value`` from ``revenue``, else ``total``, else ``value``, as a decimal string; a value that
+  is not a finite number is an error on that field.
+* ``currency``: an ISO-4217 code, upper case, checked against pycountry's list.
+* ``content_ids`` from ``products[].product_id`` (else ``sku``); for single-product events
+  (``Product Viewed``, ``Product Added``) the properties themselves are the product.
+* ``contents[]``: ``id``, ``item_price`` (string), ``quantity`` (integer), ``item_name``,
+  ``item_category``, ``item_brand``. ``num_items`` is the sum of quantities, a product without
+  a quantity counting as one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+import pycountry
+
+from pinbridge.pinterest.schema import Content, CustomData
+from pinbridge.problems import Problem, problem_from_validation
+
+__all__ = ["custom_data_from_native", "custom_data_from_segment", "parse_currency", "parse_money"]
+
+_MONEY_KEYS = ("revenue", "total", "value")
+_TEXT_KEYS = (
+    ("name", "content_name"),
+    ("category", "content_category"),
+    ("brand", "content_brand"),
+)
+
+
+def parse_money(value: object) -> str:
+    """A finite decimal number (JSON number or numeric string) as Pinterest's decimal string.
+
+    ``72.39`` → ``"72.39"``, ``"1,299.00"`` is refused (ambiguous thousands separator).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be a number")
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number") from None
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    return format(number, "f")
+
+
+@lru_cache(maxsize=512)
+def parse_currency(value: str) -> str:
+    """An ISO-4217 alphabetic code in upper case, or :class:`ValueError`."""
+    code = value.strip().upper()
+    if len(code) != 3 or pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError("is not an ISO-4217 currency code")
+    return code
+
+
+def _quantity(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise ValueError("must be a whole number")
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def custom_data_from_segment(
+    properties: dict[str, Any], *, page_category: str | None = None
+) -> tuple[CustomData | None, list[Problem]]:
+    """Build ``custom_data`` from Segment e-commerce properties; returns it and the errors."""
+    errors: list[Problem] = []
+    data = CustomData()
+    for key in _MONEY_KEYS:
+        if properties.get(key) is not None:
+            try:
+                data.value = parse_money(properties[key])
+            except ValueError as exc:
+                errors.append(Problem(f"properties.{key}", str(exc)))
+            break
+    currency = properties.get("currency")
+    if currency is not None:
+        try:
+            data.currency = parse_currency(str(currency))
+        except ValueError as exc:
+            errors.append(Problem("properties.currency", str(exc)))
+    data.order_id = _text(properties.get("order_id"))
+    data.search_string = _text(properties.get("query"))
+    for key, target in _TEXT_KEYS:
+        setattr(data, target, _text(properties.get(key)))
+    if page_category and not data.content_category:
+        data.content_category = page_category
+    _products(properties, data, errors)
+    if data == _EMPTY:
+        return None, errors
+    return data, errors
+
+
+_EMPTY = CustomData()
+
+
+def _products(properties: dict[str, Any], data: CustomData, errors: list[Problem]) -> None:
+    products = properties.get("products")
+    prefix = "properties.products"
+    if products is None:
+        if properties.get("product_id") is None and properties.get("sku") is None:
+            return
+        products, prefix = [properties], "properties"
+    if not isinstance(products, list):
+        errors.append(Problem(prefix, "must be a list of products"))
+        return
+    contents: list[Content] = []
+    num_items = 0
+    for index, product in enumerate(products):
+        where = f"{prefix}[{index}]" if prefix.endswith("products") else prefix
+        if not isinstance(product, dict):
+            errors.append(Problem(where, "must be an object"))
+            continue
+        content = _content(product, where, errors)
+        contents.append(content)
+        num_items += content.quantity if isinstance(content.quantity, int) else 1
+    ids = [c.id for c in contents if isinstance(c.id, str)]
+    if ids:
+        data.content_ids = ids
+    if contents:
+        data.contents = contents
+        data.num_items = num_items
+
+
+def _content(product: dict[str, Any], where: str, errors: list[Problem]) -> Content:
+    content = Content()
+    product_id = _text(product.get("product_id")) or _text(product.get("sku"))
+    if product_id:
+        content.id = product_id
+    if product.get("price") is not None:
+        try:
+            content.item_price = parse_money(product["price"])
+        except ValueError as exc:
+            errors.append(Problem(f"{where}.price", str(exc)))
+    if product.get("quantity") is not None:
+        try:
+            content.quantity = _quantity(product["quantity"])
+        except ValueError as exc:
+            errors.append(Problem(f"{where}.quantity", str(exc)))
+    for key, target in (
+        ("name", "item_name"),
+        ("category", "item_category"),
+        ("brand", "item_brand"),
+    ):
+        value = _text(product.get(key))
+        if value:
+            setattr(content, target, value)
+    return content
+
+
+_NATIVE_MONEY = ("value", "predicted_ltv")
+
+
+def custom_data_from_native(custom: dict[str, Any]) -> tuple[CustomData | None, list[Problem]]:
+    """Check a Pinterest-shaped ``custom_data``; numbers for money fields become strings."""
+    errors: list[Problem] = []
+    given = dict(custom)
+    for key in _NATIVE_MONEY:
+        if given.get(key) is not None:
+            try:
+                given[key] = parse_money(given[key])
+            except ValueError as exc:
+                errors.append(Problem(f"custom_data.{key}", str(exc)))
+                given.pop(key)
+    contents = given.get("contents")
+    if isinstance(contents, list):
+        given["contents"] = [_native_content(item, i, errors) for i, item in enumerate(contents)]
+    if isinstance(given.get("currency"), str):
+        try:
+            given["currency"] = parse_currency(given["currency"])
+        except ValueError as exc:
+            errors.append(Problem("custom_data.currency", str(exc)))
+            given.pop("currency")
+    try:
+        data = msgspec.convert(given, CustomData)
+    except msgspec.ValidationError as exc:
+        errors.append(problem_from_validation(exc, "custom_data"))
+        return None, errors
+    return (None if data == _EMPTY else data), errors
+
+
+def _native_content(item: object, index: int, errors: list[Problem]) -> object:
+    if not isinstance(item, dict):
+        return item
+    item = dict(item)
+    if item.get("item_price") is not None:
+        try:
+            item["item_price"] = parse_money(item["item_price"])
+        except ValueError as exc:
+            errors.append(Problem(f"custom_data.contents[{index}].item_price", str(exc)))
+            item.pop("item_price")
+    return item

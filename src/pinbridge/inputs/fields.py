@@ -1,0 +1,118 @@
+"""Small parsers shared by the input formats: times, IP addresses, click ids, strings.
+
+Each parser either returns a clean value or raises :class:`ValueError` with a message fit to
+show to the user; the caller attaches the field name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = [
+    "click_id_from_url",
+    "get_path",
+    "language_from_locale",
+    "parse_bool",
+    "parse_ip",
+    "parse_time",
+    "text",
+]
+
+#: Epoch numbers above this are milliseconds (1e11 seconds is the year 5138).
+_MILLISECONDS_THRESHOLD = 100_000_000_000
+
+
+def parse_time(value: object) -> int:
+    """Parse an event time into whole Unix seconds (rounded down).
+
+    Accepts ISO-8601 dates and datetimes (``Z`` or an offset; naive means UTC), and epoch
+    seconds or milliseconds as numbers or numeric strings.
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValueError("must be an ISO-8601 time or epoch seconds or milliseconds")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if isinstance(value, str):
+        stripped = value.strip()
+        try:
+            return _from_epoch(float(stripped))
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(stripped)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 time or an epoch number") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return math.floor(moment.timestamp())
+    raise ValueError("must be an ISO-8601 time or epoch seconds or milliseconds")
+
+
+def _from_epoch(number: float) -> int:
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("must be a positive, finite epoch time")
+    if number > _MILLISECONDS_THRESHOLD:
+        number /= 1000
+    return math.floor(number)
+
+
+@lru_cache(maxsize=4096)
+def parse_ip(value: str) -> str:
+    """Validate an IPv4 or IPv6 address and return its compressed form."""
+    try:
+        return ipaddress.ip_address(value.strip()).compressed
+    except ValueError:
+        raise ValueError("is not an IPv4 or IPv6 address") from None
+
+
+def click_id_from_url(url: str) -> str | None:
+    """The ``epik`` query parameter of a URL, if any (the last one wins, as browsers do)."""
+    if "epik=" not in url:
+        return None
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return None
+    values = parse_qs(query).get("epik")
+    return values[-1].strip() or None if values else None
+
+
+def get_path(obj: object, *keys: str) -> Any:
+    """``obj[k1][k2]...`` or ``None`` when any step is missing or not an object."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def text(value: object) -> str | None:
+    """A non-empty trimmed string from a string or number; ``None`` otherwise."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def parse_bool(value: object) -> bool | None:
+    """``True``/``False`` from a JSON boolean or the strings ``true``/``false``; else ``None``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def language_from_locale(locale: object) -> str | None:
+    """The two-letter ISO-639-1 language of a locale such as ``en-US`` or ``fr_FR``."""
+    if not isinstance(locale, str):
+        return None
+    language = locale.strip().replace("_", "-").split("-", 1)[0].lower()
+    return language if len(language) == 2 and language.isascii() and language.isalpha() else None

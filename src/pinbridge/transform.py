@@ -1,0 +1,242 @@
+"""The pure transform: one input event in, Pinterest events (or field-level errors) out.
+
+``parse → map names → normalize and hash → custom_data → build → validate``. No store, no
+network, no clock (``now`` is passed in): the same input, options and ``now`` always give the
+same output. An event is either sent whole or refused with every reason at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from msgspec import UNSET
+
+from pinbridge.customdata import custom_data_from_native, custom_data_from_segment, parse_money
+from pinbridge.inputs import InputEvent, parse_input
+from pinbridge.mapping import EventMapper, derive_event_id
+from pinbridge.normalize import DEFAULT_REGION, Normalizer
+from pinbridge.pinterest.schema import (
+    MAX_EVENT_AGE_SECONDS,
+    AppInfo,
+    ConversionEvent,
+    CustomData,
+    DeviceInfo,
+    UserData,
+)
+from pinbridge.problems import Problem, problem_from_validation
+from pinbridge.validate import DEFAULT_FUTURE_SKEW_SECONDS, EventValidator
+
+__all__ = ["TransformOptions", "TransformResult", "Transformer"]
+
+
+class _Extras(msgspec.Struct, forbid_unknown_fields=True):
+    """The event-level fields an input may give as they are, typed as Pinterest types them."""
+
+    partner_name: str | None = None
+    app_id: str | None = None
+    app_name: str | None = None
+    app_version: str | None = None
+    device_brand: str | None = None
+    device_carrier: str | None = None
+    device_model: str | None = None
+    device_type: str | None = None
+    os_version: str | None = None
+    wifi: bool | None = None
+    app_info: AppInfo | None = None
+    device_info: DeviceInfo | None = None
+
+
+class TransformOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What a user may configure about the transform (``[transform]`` in ``pinbridge.toml``).
+
+    Attributes:
+        default_region: ISO country whose numbering plan applies to phones without ``+``.
+        unmapped: ``custom`` sends unknown event names as ``custom``; ``drop`` drops them.
+        mapping: input event name → Pinterest event name(s), over the defaults.
+        advertiser_event_names: advertiser-defined event names the ad account accepts.
+        checkout_default_value / checkout_default_currency: given to ``checkout`` events that
+            carry no value (off by default; each use adds a warning).
+        max_event_age_seconds / future_skew_seconds: the accepted time window.
+        partner_name: Pinterest's ``partner_name`` (``ss-<partner>``), when set.
+    """
+
+    default_region: str = DEFAULT_REGION
+    unmapped: str = "custom"
+    mapping: dict[str, str | list[str]] = {}
+    advertiser_event_names: frozenset[str] = frozenset()
+    checkout_default_value: str | None = None
+    checkout_default_currency: str | None = None
+    max_event_age_seconds: int = MAX_EVENT_AGE_SECONDS
+    future_skew_seconds: int = DEFAULT_FUTURE_SKEW_SECONDS
+    partner_name: str | None = None
+
+
+class TransformResult(msgspec.Struct):
+    """The outcome for one input: events to send, or the errors that refused it."""
+
+    ok: bool
+    events: list[ConversionEvent] = []
+    warnings: list[Problem] = []
+    errors: list[Problem] = []
+
+
+class Transformer:
+    """Turns input events into validated Pinterest events. Configure once, call per event."""
+
+    __slots__ = ("_mapper", "_normalizer", "_options", "_validator")
+
+    def __init__(self, options: TransformOptions | None = None) -> None:
+        options = options or TransformOptions()
+        if options.checkout_default_value is not None:
+            parse_money(options.checkout_default_value)
+        self._options = options
+        self._normalizer = Normalizer(default_region=options.default_region)
+        self._mapper = EventMapper(
+            options.mapping, unmapped=options.unmapped, extra_names=options.advertiser_event_names
+        )
+        self._validator = EventValidator(
+            extra_names=options.advertiser_event_names,
+            max_age_seconds=options.max_event_age_seconds,
+            future_skew_seconds=options.future_skew_seconds,
+        )
+
+    def __call__(self, obj: object, *, now: int, default_source: str = "web") -> TransformResult:
+        """Transform one decoded JSON value (a Segment call or a Pinterest-shaped event)."""
+        event = parse_input(obj, now=now, default_source=default_source)
+        return self.transform_event(event, now=now)
+
+    def transform_event(self, event: InputEvent, *, now: int) -> TransformResult:
+        """Transform an already parsed input event."""
+        errors, warnings = list(event.errors), list(event.warnings)
+        if event.kind in ("identify", "alias") and not errors:
+            return TransformResult(ok=True, warnings=warnings)
+        names = self._mapper.names_for(event)
+        if not names and not errors:
+            warnings.append(Problem("event", f"{event.name!r} has no mapping and unmapped = drop"))
+            return TransformResult(ok=True, warnings=warnings)
+        user = self._user_data(event, warnings)
+        custom = self._custom_data(event, names, errors, warnings)
+        extra = self._passthrough(event, errors, warnings)
+        if event.event_time is not None:
+            errors.extend(self._validator.check_time(event.event_time, now=now))
+        if errors:
+            return TransformResult(ok=False, warnings=warnings, errors=_unique(errors))
+        events = []
+        for name in names:
+            built = self._build(event, name, len(names) > 1, user, custom, extra)
+            errors.extend(p for p in self._validator(built, now=now) if p.field != "event_time")
+            events.append(built)
+        if errors:
+            return TransformResult(ok=False, warnings=warnings, errors=_unique(errors))
+        return TransformResult(ok=True, events=events, warnings=_unique(warnings))
+
+    def _user_data(self, event: InputEvent, warnings: list[Problem]) -> UserData:
+        user = UserData()
+        hash_values = self._normalizer.hash_values
+        for field, raw in event.identifiers.items():
+            digests, problems = hash_values(field, raw)
+            warnings.extend(problems)
+            if digests:
+                setattr(user, field, digests)
+        if event.client_ip_address:
+            user.client_ip_address = event.client_ip_address
+        if event.client_user_agent:
+            user.client_user_agent = event.client_user_agent
+        if event.click_id:
+            user.click_id = event.click_id
+        if event.partner_id:
+            user.partner_id = event.partner_id
+        if event.limited_data_processing and (user.st is UNSET or user.country is UNSET):
+            warnings.append(
+                Problem("user_data", "Limited Data Processing needs the state (st) and country")
+            )
+        return user
+
+    def _custom_data(
+        self,
+        event: InputEvent,
+        names: Sequence[str],
+        errors: list[Problem],
+        warnings: list[Problem],
+    ) -> CustomData | None:
+        if event.kind == "pinterest":
+            custom, problems = custom_data_from_native(event.custom_data or {})
+        else:
+            custom, problems = custom_data_from_segment(
+                event.properties, page_category=event.page_category
+            )
+        errors.extend(problems)
+        options = self._options
+        default_value = options.checkout_default_value
+        if "checkout" in names and default_value and (custom is None or custom.value is None):
+            custom = custom or CustomData()
+            custom.value = parse_money(default_value)
+            custom.currency = custom.currency or options.checkout_default_currency
+            warnings.append(
+                Problem("custom_data.value", "no value given; the configured default was sent")
+            )
+        if event.limited_data_processing:
+            custom = custom or CustomData()
+            custom.opt_out_type = "LDP"
+        return custom
+
+    def _passthrough(
+        self, event: InputEvent, errors: list[Problem], warnings: list[Problem]
+    ) -> dict[str, Any]:
+        """Event-level fields given as they are, checked against the wire model.
+
+        A bad one refuses a Pinterest-shaped input; in a Segment call, whose context we only
+        borrow, it is left out with a warning.
+        """
+        extra: dict[str, Any] = {}
+        for key, value in event.passthrough.items():
+            if value is None or value == {}:
+                continue
+            try:
+                checked = msgspec.convert({key: value}, _Extras)
+            except msgspec.ValidationError as exc:
+                problem = problem_from_validation(exc, "")
+                if event.kind == "pinterest":
+                    errors.append(problem)
+                else:
+                    warnings.append(Problem(problem.field, f"{problem.message}; left out"))
+                continue
+            extra[key] = getattr(checked, key)
+        return extra
+
+    def _build(
+        self,
+        event: InputEvent,
+        name: str,
+        fanned_out: bool,
+        user: UserData,
+        custom: CustomData | None,
+        extra: dict[str, Any],
+    ) -> ConversionEvent:
+        order_id = custom.order_id if custom is not None else None
+        event_id = event.event_id or derive_event_id(event, name, order_id)
+        if fanned_out:
+            event_id = f"{event_id}:{name}"
+        built = ConversionEvent(
+            event_name=name,
+            action_source=event.action_source or "web",
+            event_time=event.event_time or 0,
+            event_id=event_id,
+            user_data=user,
+            event_source_url=event.event_source_url,
+            language=event.language,
+            partner_name=self._options.partner_name,
+        )
+        if custom is not None:
+            built.custom_data = custom
+        if event.opt_out is not None:
+            built.opt_out = event.opt_out
+        for key, value in extra.items():
+            setattr(built, key, value)
+        return built
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
