@@ -1,0 +1,185 @@
+"""custom_data from Segment e-commerce properties and from Pinterest-shaped inputs."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from pinbridge.customdata import (
+    custom_data_from_native,
+    custom_data_from_segment,
+    parse_currency,
+    parse_money,
+)
+
+
+def _built(properties, **kwargs):
+    data, errors = custom_data_from_segment(properties, **kwargs)
+    assert errors == []
+    return msgspec.to_builtins(data)
+
+
+class TestMoney:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (72.39, "72.39"),
+            (10, "10"),
+            ("52.390", "52.390"),
+            (" 5 ", "5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e-7, "0.0000001"),
+            ("1E+2", "100"),
+            (-5, "-5"),
+        ],
+    )
+    def test_decimal_strings(self, value, expected):
+        """Numbers and numeric strings become plain decimal strings, never exponents."""
+        assert parse_money(value) == expected
+
+    @pytest.mark.parametrize("value", ["abc", "", "1,299.00", True, None, [], float("inf"), "NaN"])
+    def test_refused(self, value):
+        """Non-numbers, booleans and non-finite values are refused."""
+        with pytest.raises(ValueError, match="number"):
+            parse_money(value)
+
+    @pytest.mark.parametrize(
+        ("value", "expected"), [("usd", "USD"), (" EUR ", "EUR"), ("jpy", "JPY")]
+    )
+    def test_currency(self, value, expected):
+        """ISO-4217 codes are upper-cased."""
+        assert parse_currency(value) == expected
+
+    @pytest.mark.parametrize("value", ["US", "dollars", "XYZ", ""])
+    def test_bad_currency(self, value):
+        """Codes not in ISO-4217 are refused."""
+        with pytest.raises(ValueError, match="ISO-4217"):
+            parse_currency(value)
+
+
+class TestSegment:
+    def test_order_completed(self):
+        """An order's value, currency, id and products map to Pinterest's keys."""
+        assert _built(
+            {
+                "order_id": "o-1",
+                "revenue": 25.5,
+                "total": 30,
+                "currency": "eur",
+                "coupon": "SAVE",
+                "email": "hidden@example.com",
+                "products": [
+                    {
+                        "product_id": "p1",
+                        "sku": "s1",
+                        "price": 10,
+                        "quantity": 2,
+                        "name": "Mug",
+                        "category": "Kitchen",
+                        "brand": "Acme",
+                    },
+                    {"sku": "s2", "price": "5.5"},
+                ],
+            }
+        ) == {
+            "currency": "EUR",
+            "value": "25.5",
+            "order_id": "o-1",
+            "content_ids": ["p1", "s2"],
+            "contents": [
+                {
+                    "id": "p1",
+                    "item_price": "10",
+                    "quantity": 2,
+                    "item_name": "Mug",
+                    "item_category": "Kitchen",
+                    "item_brand": "Acme",
+                },
+                {"id": "s2", "item_price": "5.5"},
+            ],
+            "num_items": 3,
+        }
+
+    @pytest.mark.parametrize(
+        ("properties", "expected"),
+        [
+            ({"revenue": 1, "total": 2, "value": 3}, "1"),
+            ({"total": 2, "value": 3}, "2"),
+            ({"value": 3}, "3"),
+        ],
+    )
+    def test_value_precedence(self, properties, expected):
+        """value comes from revenue, else total, else value."""
+        assert _built(properties)["value"] == expected
+
+    def test_single_product_event(self):
+        """Product Viewed carries the product in the properties themselves."""
+        assert _built({"product_id": "p9", "price": 3, "name": "Cup", "brand": "B"}) == {
+            "content_ids": ["p9"],
+            "content_name": "Cup",
+            "content_brand": "B",
+            "contents": [{"id": "p9", "item_price": "3", "item_name": "Cup", "item_brand": "B"}],
+            "num_items": 1,
+        }
+
+    def test_search_and_category(self):
+        """query is the search string; a page category is the content category."""
+        assert _built({"query": "red shoes"}, page_category="Shoes") == {
+            "search_string": "red shoes",
+            "content_category": "Shoes",
+        }
+
+    def test_nothing_known_gives_none(self):
+        """Properties without e-commerce keys give no custom_data at all."""
+        assert custom_data_from_segment({"email": "a@b.co", "note": "x"}) == (None, [])
+
+    @pytest.mark.parametrize(
+        ("properties", "field"),
+        [
+            ({"revenue": "lots"}, "properties.revenue"),
+            ({"currency": "dollars"}, "properties.currency"),
+            (
+                {"products": [{"product_id": "p", "quantity": 1.5}]},
+                "properties.products[0].quantity",
+            ),
+            ({"products": [{"product_id": "p", "price": "x"}]}, "properties.products[0].price"),
+            ({"products": ["p"]}, "properties.products[0]"),
+            ({"products": "p1,p2"}, "properties.products"),
+        ],
+    )
+    def test_errors_name_the_field(self, properties, field):
+        """A bad e-commerce property is an error on that field."""
+        assert [e.field for e in custom_data_from_segment(properties)[1]] == [field]
+
+
+class TestNative:
+    def test_numbers_become_strings(self):
+        """value, predicted_ltv and item_price given as numbers are sent as strings."""
+        data, errors = custom_data_from_native(
+            {
+                "value": 9.5,
+                "predicted_ltv": 100,
+                "currency": "usd",
+                "contents": [{"id": "1", "item_price": 2, "quantity": 1}],
+            }
+        )
+        assert errors == []
+        assert msgspec.to_builtins(data) == {
+            "value": "9.5",
+            "predicted_ltv": "100",
+            "currency": "USD",
+            "contents": [{"id": "1", "item_price": "2", "quantity": 1}],
+        }
+
+    @pytest.mark.parametrize(
+        ("custom", "field"),
+        [
+            ({"category_name": "x"}, "custom_data.category_name"),
+            ({"num_items": "2"}, "custom_data.num_items"),
+            ({"contents": [{"id": "1", "quantity": "1"}]}, "custom_data.contents[0].quantity"),
+            ({"value": "abc"}, "custom_data.value"),
+        ],
+    )
+    def test_errors_name_the_field(self, custom, field):
+        """Keys and types Pinterest refuses are errors naming the field."""
+        assert [e.field for e in custom_data_from_native(custom)[1]] == [field]
