@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinbridge.pinterest.schema import ConversionEvent
-from pinbridge.transform import TransformOptions, Transformer
+from pinbridge.transform import Transformer, TransformOptions
 
 NOW = 1_795_345_200
 
