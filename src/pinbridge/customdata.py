@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,7 @@ from pinbridge.problems import Problem, problem_from_validation
 __all__ = ["custom_data_from_native", "custom_data_from_segment", "parse_currency", "parse_money"]
 
 _MONEY_KEYS = ("revenue", "total", "value")
+_PLAIN_DECIMAL = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?")
 _TEXT_KEYS = (
     ("name", "content_name"),
     ("category", "content_category"),
@@ -45,6 +47,15 @@ def parse_money(value: object) -> str:
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("must be a number")
+    # Fast paths: repr() of a float is its shortest round-trip decimal, the form we send.
+    if type(value) is int:
+        return str(value)
+    if type(value) is float and value == value and abs(value) < 1e15:
+        text = repr(value)
+        if "e" not in text:
+            return text[:-2] if text.endswith(".0") else text
+    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+        return value
     try:
         number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:

@@ -7,6 +7,7 @@ same output. An event is either sent whole or refused with every reason at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,12 @@ from pinbridge.pinterest.schema import (
 from pinbridge.problems import Problem, problem_from_validation
 from pinbridge.validate import DEFAULT_FUTURE_SKEW_SECONDS, EventValidator
 
-__all__ = ["TransformOptions", "TransformResult", "Transformer"]
+__all__ = ["IDENTITY_CACHE_SIZE", "TransformOptions", "TransformResult", "Transformer"]
+
+#: People whose hashed identifiers are kept, per Transformer.
+IDENTITY_CACHE_SIZE = 32768
+_IdentityKey = tuple[tuple[str, tuple[object, ...]], ...]
+_HashedIdentity = tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[Problem, ...]]
 
 
 class _Extras(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,7 +91,7 @@ class TransformResult(msgspec.Struct):
 class Transformer:
     """Turns input events into validated Pinterest events. Configure once, call per event."""
 
-    __slots__ = ("_mapper", "_normalizer", "_options", "_validator")
+    __slots__ = ("_hash_identity", "_mapper", "_normalizer", "_options", "_validator")
 
     def __init__(self, options: TransformOptions | None = None) -> None:
         options = options or TransformOptions()
@@ -93,6 +99,9 @@ class Transformer:
             parse_money(options.checkout_default_value)
         self._options = options
         self._normalizer = Normalizer(default_region=options.default_region)
+        self._hash_identity = functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)(
+            self._hash_identifiers
+        )
         self._mapper = EventMapper(
             options.mapping, unmapped=options.unmapped, extra_names=options.advertiser_event_names
         )
@@ -133,13 +142,14 @@ class Transformer:
         return TransformResult(ok=True, events=events, warnings=_unique(warnings))
 
     def _user_data(self, event: InputEvent, warnings: list[Problem]) -> UserData:
-        user = UserData()
-        hash_values = self._normalizer.hash_values
-        for field, raw in event.identifiers.items():
-            digests, problems = hash_values(field, raw)
-            warnings.extend(problems)
-            if digests:
-                setattr(user, field, digests)
+        key = tuple((field, tuple(raw)) for field, raw in event.identifiers.items())
+        try:
+            hashed, problems = self._hash_identity(key)
+        except TypeError:  # an unhashable raw value (an object as a trait): no cache
+            hashed, problems = self._hash_identifiers(key)
+        warnings.extend(problems)
+        fields: dict[str, Any] = {field: list(digests) for field, digests in hashed}
+        user = UserData(**fields)
         if event.client_ip_address:
             user.client_ip_address = event.client_ip_address
         if event.client_user_agent:
@@ -153,6 +163,21 @@ class Transformer:
                 Problem("user_data", "Limited Data Processing needs the state (st) and country")
             )
         return user
+
+    def _hash_identifiers(self, key: _IdentityKey) -> _HashedIdentity:
+        """Digests and warnings for one person's raw identifiers.
+
+        Cached per Transformer on the whole set of raw identifiers: the same buyers come back,
+        and one lookup replaces a dozen normalizations.
+        """
+        hashed: list[tuple[str, tuple[str, ...]]] = []
+        problems: list[Problem] = []
+        for field, raw in key:
+            digests, found = self._normalizer.hash_values(field, raw)
+            problems.extend(found)
+            if digests:
+                hashed.append((field, tuple(digests)))
+        return tuple(hashed), tuple(problems)
 
     def _custom_data(
         self,

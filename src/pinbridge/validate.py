@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_FUTURE_SKEW_SECONDS", "IDENTIFIER_RULE", "EventValidator"]
 #: How far in the future an event time may be (client clocks drift; milliseconds don't pass).
 DEFAULT_FUTURE_SKEW_SECONDS: Final = 300
 IDENTIFIER_RULE: Final = "needs em, hashed_maids, or both client_ip_address and client_user_agent"
-_DIGEST = re.compile(r"[0-9a-f]{64}")
+_DIGESTS = re.compile(r"[0-9a-f]{64}(?:,[0-9a-f]{64})*")
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -102,7 +102,7 @@ def _check_user_data(event: ConversionEvent) -> list[Problem]:
             continue
         if not values:
             problems.append(Problem(f"user_data.{field}", "must not be an empty list"))
-        elif not all(_DIGEST.fullmatch(v) for v in values):
+        elif not _DIGESTS.fullmatch(",".join(values)):
             problems.append(
                 Problem(f"user_data.{field}", "must hold SHA-256 digests (64 lowercase hex)")
             )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote_plus
 
 __all__ = [
     "click_id_from_url",
@@ -25,6 +26,7 @@ __all__ = [
 
 #: Epoch numbers above this are milliseconds (1e11 seconds is the year 5138).
 _MILLISECONDS_THRESHOLD = 100_000_000_000
+_EPIK = re.compile(r"[?&]epik=([^&]*)")
 
 
 def parse_time(value: object) -> int:
@@ -74,12 +76,8 @@ def click_id_from_url(url: str) -> str | None:
     """The ``epik`` query parameter of a URL, if any (the last one wins, as browsers do)."""
     if "epik=" not in url:
         return None
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return None
-    values = parse_qs(query).get("epik")
-    return values[-1].strip() or None if values else None
+    found = _EPIK.findall(url.partition("#")[0])
+    return unquote_plus(found[-1]).strip() or None if found else None
 
 
 def get_path(obj: object, *keys: str) -> Any:
