@@ -34,10 +34,10 @@ __all__ = [
     "MAX_EVENT_AGE_SECONDS",
     "SPEC_EVENT_NAMES",
     "AppInfo",
+    "Content",
     "ConversionApiResponse",
     "ConversionEvent",
     "ConversionEvents",
-    "Content",
     "CustomData",
     "DetailedError",
     "DeviceInfo",
@@ -200,8 +200,8 @@ class UserData(Struct, omit_defaults=True):
     zp: HashedList | UnsetType = UNSET
     country: HashedList | UnsetType = UNSET
     external_id: HashedList | UnsetType = UNSET
-    click_id: str | None | UnsetType = UNSET
-    partner_id: str | None | UnsetType = UNSET
+    click_id: str | UnsetType | None = UNSET
+    partner_id: str | UnsetType | None = UNSET
 
     def satisfies_identifier_rule(self) -> bool:
         """Whether the schema's ``anyOf`` holds (the keys exist; arrays may still be empty)."""

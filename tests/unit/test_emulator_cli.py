@@ -1,0 +1,55 @@
+"""``pinbridge emulator``'s option parsing; the server itself is tested in integration."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pinbridge.pinterest.emulator_cli import emulator, parse_rate_limit, parse_tokens
+
+
+class TestParseTokens:
+    """``--token TOKEN=ACCOUNT[,ACCOUNT...]``."""
+
+    @pytest.mark.parametrize(
+        ("values", "expected"),
+        [
+            ((), None),
+            (("t=1",), {"t": frozenset({"1"})}),
+            (("t=1, 2", "u=3", "t=4"), {"t": frozenset({"1", "2", "4"}), "u": frozenset({"3"})}),
+        ],
+    )
+    def test_valid(self, values: tuple[str, ...], expected: object) -> None:
+        """Tokens map to the union of their accounts; none means any token."""
+        assert parse_tokens(values) == expected
+
+    @pytest.mark.parametrize("value", ["s3cr3t", "s3cr3t=", "=1", "s3cr3t=,"])
+    def test_invalid_never_echoes_the_token(self, value: str) -> None:
+        """A malformed value is refused without repeating the token."""
+        with pytest.raises(click.BadParameter) as error:
+            parse_tokens((value,))
+        assert "s3cr3t" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("5000", 5000), ("5000/min", 5000), (" 10 / minute", 10), ("0", 0)]
+)
+def test_parse_rate_limit(value: str, expected: int) -> None:
+    """Rate limits are N or N/min."""
+    assert parse_rate_limit(value) == expected
+
+
+def test_bad_rate_limit() -> None:
+    """Other units are refused."""
+    with pytest.raises(click.BadParameter):
+        parse_rate_limit("5/s")
+
+
+def test_help_lists_the_contract_options() -> None:
+    """``--help`` shows every option of the contract."""
+    result = CliRunner().invoke(emulator, ["--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--token", "--rate-limit", "--strict / --lenient",
+                   "--error-rate", "--latency-ms", "--drop-rate", "--seed"):  # fmt: skip
+        assert option in result.output
