@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,11 +12,20 @@ from typing import IO, Any
 
 import click
 import msgspec
+import structlog
+import uvicorn
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 from pinbridge import __version__
-from pinbridge.config import Settings, load_settings
+from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings
 from pinbridge.errors import ConfigError
+from pinbridge.inputs.fields import parse_time
+from pinbridge.pinterest.emulator_cli import emulator
 from pinbridge.problems import Problem
+from pinbridge.service import EMULATOR_MOUNT, Service, build_service, effective_destinations
+from pinbridge.store import DestinationStats, open_store
 from pinbridge.transform import Transformer, TransformResult
 
 __all__ = ["main"]
@@ -96,3 +107,193 @@ def _line(result: TransformResult) -> dict[str, Any]:
     if len(result.events) == 1:
         return {"ok": True, "event": result.events[0], "warnings": result.warnings}
     return {"ok": True, "events": result.events, "warnings": result.warnings}
+
+
+# -- the running product -----------------------------------------------------------------------
+
+
+def _serving_settings(config_path: Path | None) -> Settings:
+    settings = _settings(config_path)
+    configure_logging()
+    return settings
+
+
+@main.command()
+@_config_option
+@click.option("--host", default=None, help="Interface to listen on (default: [server] host).")
+@click.option("--port", type=int, default=None, help="Port (default: [server] port, 8080).")
+def run(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Run the collector and the sender in one process."""
+    settings = _serving_settings(config_path)
+    server = msgspec.structs.replace(
+        settings.server, host=host or settings.server.host, port=port or settings.server.port
+    )
+    settings = msgspec.structs.replace(settings, server=server)
+    service = build_service(settings)
+    _print_banner(settings, service)
+    uvicorn.run(
+        service.app,
+        host=server.host,
+        port=server.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@main.command()
+@_config_option
+def worker(config_path: Path | None) -> None:
+    """Run the sender only (to scale delivery out beside `pinbridge run`)."""
+    settings = _serving_settings(config_path)
+    if settings.embedded_emulator:
+        raise click.ClickException(
+            "a worker needs a configured destination (PINTEREST_AD_ACCOUNT_ID and "
+            "PINTEREST_ACCESS_TOKEN, or [[destinations]])"
+        )
+    service = build_service(settings, with_collector=False)
+    asyncio.run(_serve_without_http(service))
+
+
+async def _serve_without_http(service: Service) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with service.app.router.lifespan_context(service.app):
+        await stop.wait()
+
+
+def _print_banner(settings: Settings, service: Service) -> None:
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    console = Console(stderr=True, soft_wrap=True)
+    console.print(f"[bold]pinbridge {__version__}[/bold] on {base}")
+    console.print(f"  collector    {base}/v1/track, /v1/batch, /v1/pinterest/events")
+    if settings.server.write_keys:
+        console.print("  write keys   from configuration (not shown)")
+    else:
+        console.print(
+            f"  write key    {DEV_WRITE_KEY} (development default; set PINBRIDGE_WRITE_KEYS)"
+        )
+    console.print(f"  health       {base}/healthz")
+    console.print(f"  store        {settings.store.url}")
+    for destination in effective_destinations(settings):
+        if service.embedded_emulator is not None:
+            console.print(
+                f"  destination  {destination.name}: the embedded emulator, ad account "
+                f"{destination.ad_account_id}"
+            )
+            console.print(
+                f"  delivered    {base}{EMULATOR_MOUNT}/_emulator/events"
+                f"?ad_account_id={destination.ad_account_id}"
+            )
+        else:
+            mode = " (test mode)" if destination.test else ""
+            console.print(
+                f"  destination  {destination.name}: ad account {destination.ad_account_id} "
+                f"at {destination.api_base}{mode}"
+            )
+
+
+@main.command()
+@_config_option
+def status(config_path: Path | None) -> None:
+    """Queue depth, delivered, retrying and dead letters per destination.
+
+    Exits with status 2 when a destination is stopped (Pinterest refused its credentials).
+    """
+    settings = _settings(config_path)
+    rows = asyncio.run(_stats(settings))
+    table = Table(title="pinbridge delivery")
+    for column in ("destination", "queued", "in flight", "retrying", "delivered", "dead letters"):
+        table.add_column(column, justify="left" if column == "destination" else "right")
+    table.add_column("state")
+    stopped = False
+    for row in rows:
+        stopped = stopped or row.paused_reason is not None
+        table.add_row(
+            row.destination,
+            f"{row.queued:,}",
+            f"{row.in_flight:,}",
+            f"{row.retrying:,}",
+            f"{row.delivered:,}",
+            f"{row.dead:,}",
+            f"[red]stopped: {row.paused_reason}[/red]"
+            if row.paused_reason
+            else "[green]ok[/green]",
+        )
+    Console().print(table if rows else "No events yet.")
+    if stopped:
+        sys.exit(2)
+
+
+async def _stats(settings: Settings) -> list[DestinationStats]:
+    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    try:
+        return await store.stats(now=time.time())
+    finally:
+        await store.aclose()
+
+
+@main.command()
+@_config_option
+@click.option("--reason", default=None, help="Only dead letters whose reason contains TEXT.")
+@click.option("--since", default=None, help="Only those dead since TIME (ISO-8601, or 2h, 3d).")
+@click.option("--destination", default=None, help="Only this destination.")
+def replay(
+    config_path: Path | None, reason: str | None, since: str | None, destination: str | None
+) -> None:
+    """Send dead letters again (after the cause was fixed)."""
+    settings = _settings(config_path)
+    try:
+        since_time = _parse_since(since, now=time.time()) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    count = asyncio.run(_replay(settings, reason, since_time, destination))
+    click.echo(f"{count:,} dead letters queued again.")
+
+
+async def _replay(
+    settings: Settings, reason: str | None, since: float | None, destination: str | None
+) -> int:
+    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    try:
+        letters = await store.dead_letters(
+            destination=destination, since=since, reason=reason, limit=10_000_000
+        )
+        done = 0
+        with Progress(console=Console(stderr=True), transient=False) as progress:
+            task = progress.add_task("replaying", total=len(letters))
+            for start in range(0, len(letters), 1000):
+                chunk = [letter.id for letter in letters[start : start + 1000]]
+                done += await store.replay(chunk, now=time.time())
+                progress.advance(task, len(chunk))
+        return done
+    finally:
+        await store.aclose()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_since(value: str, *, now: float) -> float:
+    text = value.strip().lower()
+    if text[:-1].isdigit() and text[-1:] in _UNITS:
+        return now - int(text[:-1]) * _UNITS[text[-1]]
+    return float(parse_time(value))
+
+
+def configure_logging() -> None:
+    """Key=value logs on stderr; no PII is ever logged (counts and reasons only)."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.format_exc_info,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+main.add_command(emulator)

@@ -2,37 +2,129 @@
 
 Only :mod:`pinbridge.cli` calls :func:`load_settings`; no module below it reads the
 environment. The environment wins over the file. Unknown keys in the file are errors, so a
-typo never silently falls back to a default.
+typo never silently falls back to a default. Every key is documented in
+``docs/configuration.md``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from pinbridge.errors import ConfigError
+from pinbridge.pinterest.schema import API_BASE
 from pinbridge.transform import Transformer, TransformOptions
 
-__all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATABASE_URL",
+    "DEV_WRITE_KEY",
+    "EMULATOR_DESTINATION",
+    "DeliverySettings",
+    "Destination",
+    "ServerSettings",
+    "Settings",
+    "StoreSettings",
+    "load_settings",
+]
 
 DEFAULT_CONFIG_FILE = Path("pinbridge.toml")
+DEFAULT_DATABASE_URL = "sqlite:///var/pinbridge.db"
+#: The write key accepted when none is configured, so that `make run` works out of the box.
+DEV_WRITE_KEY = "dev-write-key"
+#: Name of the destination pointed at the embedded emulator when no credentials are set.
+EMULATOR_DESTINATION = "emulator"
+EMULATOR_AD_ACCOUNT = "549755885175"
+_ACCOUNT = re.compile(r"\d{1,18}")
+
+
+class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[server]``: the collector's HTTP side."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    write_keys: tuple[str, ...] = ()
+    max_body_bytes: int = 512_000
+    max_events_per_request: int = 2_500
+
+
+class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[store]``: where events are kept."""
+
+    url: str = DEFAULT_DATABASE_URL
+    synchronous: str = "NORMAL"
+    dedup_window_seconds: float = 48 * 3600
+
+
+class DeliverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[delivery]``: how the sender claims, sends and retries."""
+
+    batch_size: int = 1000
+    lease_seconds: float = 120.0
+    poll_interval_seconds: float = 0.2
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 600.0
+    rate_limit_per_minute: int = 5000
+    paused_probe_seconds: float = 300.0
+    timeout_seconds: float = 30.0
+
+
+class Destination(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[[destinations]]``: one Pinterest ad account.
+
+    ``events`` filters by Pinterest event name (empty: all). ``token`` may instead come from
+    the environment variable named by ``token_env``.
+    """
+
+    name: str
+    ad_account_id: str
+    token: str = ""
+    token_env: str = ""
+    api_base: str = API_BASE
+    test: bool = False
+    events: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"Destination(name={self.name!r}, ad_account_id={self.ad_account_id!r}, "
+            f"token='***', api_base={self.api_base!r}, test={self.test!r})"
+        )
+
+    def wants(self, event_name: str) -> bool:
+        """Whether this destination takes events of this name."""
+        return not self.events or event_name in self.events
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Everything configurable, by section of ``pinbridge.toml``."""
+    """Everything configurable, by section of ``pinbridge.toml``.
 
+    ``embedded_emulator`` is true when no destination has credentials: ``pinbridge run`` then
+    serves the emulator itself and delivers to it.
+    """
+
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    delivery: DeliverySettings = DeliverySettings()
     transform: TransformOptions = TransformOptions()
+    destinations: tuple[Destination, ...] = ()
+    embedded_emulator: bool = False
 
 
 def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
     """Read the TOML file (when given, or ``./pinbridge.toml`` when it exists) and the environment.
 
+    Environment variables: ``PINBRIDGE_DATABASE_URL``, ``PINBRIDGE_WRITE_KEYS`` (comma
+    separated), ``PINTEREST_AD_ACCOUNT_ID`` + ``PINTEREST_ACCESS_TOKEN`` (a destination named
+    ``pinterest``), ``PINTEREST_API_BASE``, ``PINBRIDGE_DEFAULT_REGION``.
+
     Raises:
         ConfigError: the file is missing, is not TOML, or has a wrong key or value.
     """
-    data: dict[str, object] = {}
+    data: dict[str, Any] = {}
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE
     if path is not None:
@@ -42,20 +134,82 @@ def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
         except msgspec.DecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    region = env.get("PINBRIDGE_DEFAULT_REGION")
-    if region:
-        transform = dict(data.get("transform", {}) or {})  # type: ignore[call-overload]
-        transform["default_region"] = region
-        data["transform"] = transform
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a TOML table")
+    _apply_env(data, env)
     try:
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path or 'configuration'}: {exc}") from exc
+    settings = _resolve_destinations(settings, env)
     _check(settings)
     return settings
 
 
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    section = data.get(name)
+    if section is None:
+        section = data[name] = {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return section
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    if env.get("PINBRIDGE_DATABASE_URL"):
+        _section(data, "store")["url"] = env["PINBRIDGE_DATABASE_URL"]
+    if env.get("PINBRIDGE_WRITE_KEYS"):
+        keys = [k.strip() for k in env["PINBRIDGE_WRITE_KEYS"].split(",") if k.strip()]
+        _section(data, "server")["write_keys"] = keys
+    if env.get("PINBRIDGE_DEFAULT_REGION"):
+        _section(data, "transform")["default_region"] = env["PINBRIDGE_DEFAULT_REGION"]
+    account, token = env.get("PINTEREST_AD_ACCOUNT_ID"), env.get("PINTEREST_ACCESS_TOKEN")
+    destinations = data.setdefault("destinations", [])
+    if account and not destinations:
+        destinations.append({"name": "pinterest", "ad_account_id": account})
+    for destination in destinations:
+        if isinstance(destination, dict):
+            if env.get("PINTEREST_API_BASE") and "api_base" not in destination:
+                destination["api_base"] = env["PINTEREST_API_BASE"]
+            if token and not destination.get("token") and not destination.get("token_env"):
+                destination["token"] = token
+
+
+def _resolve_destinations(settings: Settings, env: Mapping[str, str]) -> Settings:
+    resolved = []
+    for destination in settings.destinations:
+        if destination.token_env and not destination.token:
+            token = env.get(destination.token_env, "")
+            if not token:
+                raise ConfigError(
+                    f"destination {destination.name!r}: environment variable "
+                    f"{destination.token_env} is not set"
+                )
+            destination = msgspec.structs.replace(destination, token=token)
+        resolved.append(destination)
+    if not resolved:
+        return msgspec.structs.replace(settings, embedded_emulator=True)
+    return msgspec.structs.replace(settings, destinations=tuple(resolved))
+
+
 def _check(settings: Settings) -> None:
+    names = [d.name for d in settings.destinations]
+    if len(set(names)) != len(names):
+        raise ConfigError("destination names must be unique")
+    for destination in settings.destinations:
+        if not _ACCOUNT.fullmatch(destination.ad_account_id):
+            raise ConfigError(
+                f"destination {destination.name!r}: ad_account_id must be 1 to 18 digits"
+            )
+        if not destination.token:
+            raise ConfigError(
+                f"destination {destination.name!r} has no token: set token, token_env or "
+                "PINTEREST_ACCESS_TOKEN"
+            )
+    if settings.store.synchronous.upper() not in ("NORMAL", "FULL"):
+        raise ConfigError("store.synchronous must be NORMAL or FULL")
+    if not 1 <= settings.delivery.batch_size <= 1000:
+        raise ConfigError("delivery.batch_size must be between 1 and 1000")
     options = settings.transform
     if options.unmapped not in ("custom", "drop"):
         raise ConfigError("transform.unmapped must be 'custom' or 'drop'")

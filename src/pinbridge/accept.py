@@ -1,0 +1,109 @@
+"""The accept path: transform, route, deduplicate and enqueue a request's events durably.
+
+Everything before the store is pure CPU; the store call is one transaction (committed in a
+group with other requests'). A caller learns for each input whether it was ``accepted``,
+a ``duplicate``, ``rejected`` (with field-level errors), or ``ignored`` (nothing to send:
+``identify``, ``alias``, a dropped name, or no destination takes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import msgspec
+
+from pinbridge.problems import Problem
+from pinbridge.redact import redact
+from pinbridge.store.base import AcceptItem, Store
+from pinbridge.transform import Transformer
+
+__all__ = ["Acceptor", "DestinationRoute", "ItemResult"]
+
+Status = Literal["accepted", "duplicate", "rejected", "ignored"]
+
+
+class DestinationRoute(msgspec.Struct, frozen=True):
+    """A destination's name and the event names it takes (empty: all)."""
+
+    name: str
+    events: frozenset[str] = frozenset()
+
+
+class ItemResult(msgspec.Struct, omit_defaults=True):
+    """The answer for one input event, by its position in the request."""
+
+    index: int
+    status: Status
+    event_ids: list[str] = []
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+
+class Acceptor:
+    """Runs the accept path for batches of decoded input events.
+
+    Args:
+        transformer: the configured transform.
+        store: where accepted events are kept.
+        routes: the destinations and their event filters.
+        dedup_window: seconds during which the same (event_name, event_id) is a duplicate.
+    """
+
+    def __init__(
+        self,
+        transformer: Transformer,
+        store: Store,
+        routes: Sequence[DestinationRoute],
+        *,
+        dedup_window: float,
+    ) -> None:
+        self._transform = transformer
+        self._store = store
+        self._routes = tuple(routes)
+        self._window = dedup_window
+        self._encode = msgspec.json.Encoder().encode
+
+    async def accept(
+        self, messages: Sequence[object], *, now: float, default_source: str = "web"
+    ) -> list[ItemResult]:
+        """Accept a batch; one result per message, in order. Durable when it returns."""
+        results: list[ItemResult] = []
+        items: list[AcceptItem] = []
+        owners: list[int] = []
+        for index, message in enumerate(messages):
+            outcome = self._transform(message, now=int(now), default_source=default_source)
+            if not outcome.ok:
+                results.append(
+                    ItemResult(index, "rejected", errors=outcome.errors, warnings=outcome.warnings)
+                )
+                continue
+            result = ItemResult(index, "ignored", warnings=outcome.warnings)
+            results.append(result)
+            kept = self._encode(redact(message)) if outcome.events else b""
+            for event in outcome.events:
+                destinations = tuple(
+                    r.name for r in self._routes if not r.events or event.event_name in r.events
+                )
+                if not destinations:
+                    continue
+                result.event_ids.append(event.event_id)
+                items.append(
+                    AcceptItem(
+                        event_id=event.event_id,
+                        event_name=event.event_name,
+                        event_time=event.event_time,
+                        payload=self._encode(event),
+                        input=kept,
+                        destinations=destinations,
+                    )
+                )
+                owners.append(index)
+        if items:
+            answers = await self._store.accept(items, now=now, dedup_window=self._window)
+            for owner, answer in zip(owners, answers, strict=True):
+                result = results[owner]
+                # An input that fans out is accepted when any of its events is new.
+                if answer == "accepted" or result.status != "accepted":
+                    result.status = answer
+        return results

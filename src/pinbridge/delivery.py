@@ -1,0 +1,208 @@
+"""The sender: claims due events per destination, delivers them, records every outcome.
+
+One loop per destination. Each round claims up to ``batch_size`` due events under a lease,
+waits for the ad account's rate limit, sends them through the Pinterest client, and turns
+each event's outcome into a store completion:
+
+=============  =====================================================================
+outcome        what happens
+=============  =====================================================================
+processed      delivered (Pinterest's warning kept)
+failed         dead letter with Pinterest's message (never retried)
+retry          due again after exponential backoff with full jitter, honouring
+               ``Retry-After``; a dead letter instead when that would pass the
+               event's expiry (event time + 7 days)
+stopped        the claim is given back untouched and the destination paused with
+               the reason (401/403); it is probed again every ``paused_probe_seconds``
+=============  =====================================================================
+
+Delivery is at least once: a sender killed mid-batch leaves a lease that runs out, and the
+batch is sent again; Pinterest deduplicates by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from msgspec.structs import replace
+
+from pinbridge.backoff import RetryPolicy
+from pinbridge.pinterest.client import Outcome, PinterestClient
+from pinbridge.ratelimit import TokenBucket
+from pinbridge.store.base import Claimed, Completion, Store
+
+__all__ = ["DestinationRuntime", "Sender"]
+
+log = structlog.get_logger("pinbridge.delivery")
+
+
+@dataclass
+class DestinationRuntime:
+    """A destination as the sender drives it."""
+
+    name: str
+    ad_account_id: str
+    client: PinterestClient
+    test: bool = False
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(5000))
+
+
+class Sender:
+    """Delivers queued events for several destinations until stopped.
+
+    Args:
+        store: the store port.
+        destinations: the destinations to serve.
+        policy: the retry policy.
+        batch_size: events per claim (at most 1,000).
+        lease_seconds: how long a claim is held before others may take it over.
+        poll_interval: seconds to sleep when nothing is due.
+        paused_probe_seconds: how often a paused destination is tried again.
+        clock: seconds since the epoch (``time.time``); tests pass their own.
+        rng: randomness for the jitter.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        destinations: Sequence[DestinationRuntime],
+        policy: RetryPolicy,
+        clock: Callable[[], float],
+        batch_size: int = 1000,
+        lease_seconds: float = 120.0,
+        poll_interval: float = 0.2,
+        paused_probe_seconds: float = 300.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._destinations = {d.name: d for d in destinations}
+        self._policy = policy
+        self._clock = clock
+        self._batch_size = batch_size
+        self._lease = lease_seconds
+        self._poll = poll_interval
+        self._probe = paused_probe_seconds
+        self._rng = rng or random.Random()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = asyncio.Event()
+        self._paused_until: dict[str, float] = {}
+
+    @property
+    def destinations(self) -> Mapping[str, DestinationRuntime]:
+        return self._destinations
+
+    def wake(self) -> None:
+        """Tell idle loops that new events were accepted."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve every destination until ``stop`` is set."""
+        async with asyncio.TaskGroup() as group:
+            for name in self._destinations:
+                group.create_task(self._loop(name, stop))
+
+    async def _loop(self, name: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.run_once(name)
+            except Exception:  # a store or programming error must not kill the loop
+                log.exception("delivery round failed", destination=name)
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                stopper.cancel()
+
+    async def run_once(self, name: str) -> int:
+        """One round for one destination; returns how many events were sent."""
+        destination = self._destinations[name]
+        now = self._clock()
+        probing = await self._probing(name, now)
+        if probing is None:
+            return 0
+        limit = 1 if probing else self._batch_size
+        claimed = await self._store.claim(
+            name, owner=self.owner, limit=limit, now=now, lease_seconds=self._lease
+        )
+        if not claimed:
+            return 0
+        wait = destination.bucket.wait_time(self._clock())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        outcomes = await destination.client.send(
+            destination.ad_account_id, [c.payload for c in claimed], test=destination.test
+        )
+        now = self._clock()
+        completions = [self._completion(c, o, now) for c, o in zip(claimed, outcomes, strict=True)]
+        await self._store.complete(self.owner, completions, now=now)
+        await self._update_pause(name, outcomes, now, probing)
+        self._log(name, outcomes)
+        return len(claimed)
+
+    async def _probing(self, name: str, now: float) -> bool | None:
+        """False: send normally; True: send one event to probe; None: stay paused."""
+        paused = await self._store.paused()
+        if name not in paused:
+            return False
+        until = self._paused_until.get(name, 0.0)
+        if now < until:
+            return None
+        self._paused_until[name] = now + self._probe
+        return True
+
+    async def _update_pause(
+        self, name: str, outcomes: Sequence[Outcome], now: float, probing: bool
+    ) -> None:
+        stopped = next((o for o in outcomes if o.kind == "stopped"), None)
+        if stopped is not None:
+            reason = f"HTTP {stopped.http_status}: {stopped.message}"
+            await self._store.pause(name, reason, now=now)
+            self._paused_until[name] = now + self._probe
+            log.warning("destination stopped", destination=name, reason=reason)
+        elif probing:
+            await self._store.resume(name)
+            self._paused_until.pop(name, None)
+            log.info("destination resumed", destination=name)
+
+    def _completion(self, claimed: Claimed, outcome: Outcome, now: float) -> Completion:
+        answer = Completion(
+            id=claimed.id,
+            kind="dead",
+            outcome=outcome.kind,
+            http_status=outcome.http_status,
+            message=outcome.message,
+        )
+        if outcome.kind == "processed":
+            return replace(answer, kind="delivered", warning=outcome.warning)
+        if outcome.kind == "failed":
+            return answer
+        if outcome.kind == "stopped":
+            return replace(answer, kind="release", counted=False)
+        decision = self._policy.decide(
+            attempt=claimed.attempts + 1,
+            now=now,
+            expires_at=claimed.expires_at,
+            rng=self._rng,
+            retry_after=outcome.retry_after,
+        )
+        if decision.give_up is not None:
+            return replace(answer, message=f"{decision.give_up} (last answer: {outcome.message})")
+        return replace(answer, kind="retry", due_at=decision.due_at)
+
+    def _log(self, name: str, outcomes: Sequence[Outcome]) -> None:
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
+        log.info("batch sent", destination=name, **counts)

@@ -1,0 +1,33 @@
+"""Calls per minute per ad account: a token bucket on a clock the caller passes in."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["TokenBucket"]
+
+
+class TokenBucket(msgspec.Struct):
+    """``rate_per_minute`` calls per minute, with bursts up to ``burst`` (default: a minute's)."""
+
+    rate_per_minute: float
+    burst: float = 0.0
+    tokens: float = -1.0
+    updated: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        self.burst = self.burst or self.rate_per_minute
+        if self.tokens < 0:
+            self.tokens = self.burst
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until one call is allowed (0 when allowed now); takes the token if so."""
+        elapsed = max(0.0, now - self.updated) if self.updated else 0.0
+        self.updated = now
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate_per_minute / 60.0)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) * 60.0 / self.rate_per_minute

@@ -1,0 +1,78 @@
+"""Remove PII from an input event before it is kept in the event history.
+
+The history keeps each input so that an operator can see what came in, but never raw email,
+phone, name, birthday, gender or address: those values are replaced by ``"[redacted]"``
+wherever they sit (Segment traits, Pinterest-shaped ``user_data``), and so is any other string
+that looks like an email address or a phone number (a custom property, a note). Digests
+(64 hex characters) are kept: they are what pinbridge sends anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+__all__ = ["REDACTED", "redact"]
+
+REDACTED: Final = "[redacted]"
+_PII_KEYS: Final = frozenset(
+    {
+        "email",
+        "phone",
+        "firstname",
+        "first_name",
+        "lastname",
+        "last_name",
+        "name",
+        "gender",
+        "birthday",
+        "address",
+        "street",
+        "city",
+        "state",
+        "postalcode",
+        "postal_code",
+        "zip",
+        "em",
+        "ph",
+        "fn",
+        "ln",
+        "ge",
+        "db",
+        "ct",
+        "st",
+        "zp",
+    }
+)
+#: Objects whose ``name`` is not a person's (an event, a product, a page, an app, an OS).
+_NAMED_THINGS: Final = frozenset(
+    {"properties", "products", "page", "app", "os", "library", "campaign"}
+)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?[\d\s().-]{7,}\d")
+_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def redact(value: Any, *, parent: str = "") -> Any:
+    """A copy of ``value`` with PII replaced; the input is not changed."""
+    if isinstance(value, dict):
+        return {k: _redact_item(k, v, parent) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, parent=parent) for v in value]
+    if isinstance(value, str) and (_EMAIL.search(value) or _PHONE.fullmatch(value.strip())):
+        return REDACTED
+    return value
+
+
+def _redact_item(key: str, value: Any, parent: str) -> Any:
+    lowered = key.lower()
+    personal = lowered in _PII_KEYS and not (lowered == "name" and parent in _NAMED_THINGS)
+    if personal and value not in (None, "", [], {}):
+        if isinstance(value, str) and _DIGEST.fullmatch(value.strip()):
+            return value
+        if isinstance(value, list) and all(
+            isinstance(v, str) and _DIGEST.fullmatch(v) for v in value
+        ):
+            return value
+        return REDACTED
+    return redact(value, parent=lowered)

@@ -1,0 +1,166 @@
+"""The running product, composed: store, accept path, collector, sender, embedded emulator.
+
+:func:`build_service` turns :class:`~pinbridge.config.Settings` into a :class:`Service`
+whose Starlette app serves the collector and, when no destination has credentials, the
+emulator under ``/emulator`` (the sender then delivers to that same emulator in process).
+The app's lifespan starts the sender and, on shutdown, stops it and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from pinbridge.accept import Acceptor, DestinationRoute
+from pinbridge.backoff import RetryPolicy
+from pinbridge.config import (
+    DEV_WRITE_KEY,
+    EMULATOR_AD_ACCOUNT,
+    EMULATOR_DESTINATION,
+    Destination,
+    Settings,
+)
+from pinbridge.delivery import DestinationRuntime, Sender
+from pinbridge.pinterest.client import PinterestClient
+from pinbridge.pinterest.emulator import EmulatorConfig, EmulatorTransport, create_emulator_app
+from pinbridge.ratelimit import TokenBucket
+from pinbridge.store import Store, open_store
+from pinbridge.transform import Transformer
+from pinbridge.web.collector import Collector, collector_routes
+
+__all__ = ["EMULATOR_MOUNT", "Service", "build_service", "effective_destinations"]
+
+EMULATOR_MOUNT = "/emulator"
+_EMULATOR_TOKEN = "embedded-emulator"
+_PRUNE_EVERY = 3600.0
+
+
+@dataclass
+class Service:
+    """Everything ``pinbridge run`` serves; ``app`` is the ASGI application."""
+
+    settings: Settings
+    store: Store
+    sender: Sender
+    app: Starlette
+    write_keys: tuple[str, ...]
+    embedded_emulator: Starlette | None = None
+    clients: list[PinterestClient] = field(default_factory=list)
+
+
+def effective_destinations(settings: Settings) -> tuple[Destination, ...]:
+    """The configured destinations, or the embedded emulator when there are none."""
+    if settings.destinations:
+        return settings.destinations
+    return (
+        Destination(
+            name=EMULATOR_DESTINATION,
+            ad_account_id=EMULATOR_AD_ACCOUNT,
+            token=_EMULATOR_TOKEN,
+            api_base="http://emulator.invalid/v5",
+        ),
+    )
+
+
+def build_service(
+    settings: Settings,
+    *,
+    with_collector: bool = True,
+    with_sender: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> Service:
+    """Compose the service; nothing runs until the app's lifespan starts."""
+    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    emulator = create_emulator_app(EmulatorConfig()) if settings.embedded_emulator else None
+    destinations = effective_destinations(settings)
+    runtimes, clients = [], []
+    for destination in destinations:
+        transport = EmulatorTransport(app=emulator) if emulator is not None else None
+        client = PinterestClient(
+            token=destination.token,
+            base_url=destination.api_base,
+            test=destination.test,
+            timeout=settings.delivery.timeout_seconds,
+            transport=transport,
+        )
+        clients.append(client)
+        runtimes.append(
+            DestinationRuntime(
+                name=destination.name,
+                ad_account_id=destination.ad_account_id,
+                client=client,
+                test=destination.test,
+                bucket=TokenBucket(settings.delivery.rate_limit_per_minute),
+            )
+        )
+    delivery = settings.delivery
+    sender = Sender(
+        store=store,
+        destinations=runtimes,
+        policy=RetryPolicy(delivery.backoff_base_seconds, delivery.backoff_cap_seconds),
+        clock=clock,
+        batch_size=delivery.batch_size,
+        lease_seconds=delivery.lease_seconds,
+        poll_interval=delivery.poll_interval_seconds,
+        paused_probe_seconds=delivery.paused_probe_seconds,
+        rng=random.Random(),
+    )
+    write_keys = settings.server.write_keys or (DEV_WRITE_KEY,)
+    routes: list[BaseRoute] = []
+    if with_collector:
+        acceptor = Acceptor(
+            Transformer(settings.transform),
+            store,
+            [DestinationRoute(d.name, frozenset(d.events)) for d in destinations],
+            dedup_window=settings.store.dedup_window_seconds,
+        )
+        collector = Collector(
+            acceptor,
+            write_keys=write_keys,
+            max_body_bytes=settings.server.max_body_bytes,
+            max_events=settings.server.max_events_per_request,
+            on_accept=sender.wake,
+            clock=clock,
+        )
+        routes.extend(collector_routes(collector))
+    if emulator is not None:
+        routes.append(Mount(EMULATOR_MOUNT, app=emulator))
+    service = Service(settings, store, sender, Starlette(), write_keys, emulator, clients)
+    service.app = Starlette(
+        routes=routes, lifespan=lambda app: _lifespan(service, with_sender, clock)
+    )
+    return service
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(
+    service: Service, with_sender: bool, clock: Callable[[], float]
+) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = []
+    if with_sender:
+        tasks.append(asyncio.create_task(service.sender.run(stop), name="pinbridge-sender"))
+    tasks.append(asyncio.create_task(_prune(service, stop, clock), name="pinbridge-prune"))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in service.clients:
+            await client.aclose()
+        await service.store.aclose()
+
+
+async def _prune(service: Service, stop: asyncio.Event, clock: Callable[[], float]) -> None:
+    window = service.settings.store.dedup_window_seconds
+    while not stop.is_set():
+        await service.store.prune(now=clock(), dedup_window=window)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _PRUNE_EVERY)

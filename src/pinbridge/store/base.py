@@ -1,0 +1,159 @@
+"""The store port: what the accept path, the sender and the CLI need from a database.
+
+Three implementations keep the same contract: :mod:`pinbridge.store.sqlite` (embedded
+default), :mod:`pinbridge.store.memory` (a fake for unit tests, shipped in the package), and
+PostgreSQL later. All methods are coroutines; implementations do their blocking I/O elsewhere
+(SQLite on one writer thread).
+
+Semantics every implementation keeps:
+
+* :meth:`Store.accept` is one transaction: dedup on ``(event_name, event_id)`` within the
+  window, event history, one outbox row per destination. When it returns, the accepted
+  events are durable.
+* :meth:`Store.claim` leases due rows of one destination; a lease that runs out makes the
+  rows claimable again (a crashed sender's batch is taken over).
+* :meth:`Store.complete` records one answer per claimed row, only while the lease is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+__all__ = [
+    "AcceptItem",
+    "Claimed",
+    "Completion",
+    "DeadLetter",
+    "DestinationStats",
+    "Store",
+]
+
+
+class AcceptItem(msgspec.Struct, frozen=True):
+    """One Pinterest event to keep and enqueue for the given destinations."""
+
+    event_id: str
+    event_name: str
+    event_time: int
+    payload: bytes
+    input: bytes
+    destinations: tuple[str, ...]
+
+
+class Claimed(msgspec.Struct, frozen=True):
+    """One leased outbox row: the payload to send and what the retry policy needs."""
+
+    id: int
+    payload: bytes
+    attempts: int
+    expires_at: float
+
+
+class Completion(msgspec.Struct, frozen=True):
+    """What to record for one claimed row.
+
+    ``kind``: ``delivered``; ``retry`` (due again at ``due_at``); ``dead`` (a dead letter with
+    ``message`` as reason); ``release`` (give the claim back untouched: destination stopped).
+    ``outcome`` is Pinterest's classification of the answer, kept in the attempt log.
+    """
+
+    id: int
+    kind: Literal["delivered", "retry", "dead", "release"]
+    outcome: str
+    http_status: int | None = None
+    message: str = ""
+    warning: str = ""
+    due_at: float | None = None
+    counted: bool = True
+
+
+class DestinationStats(msgspec.Struct, frozen=True):
+    """Queue figures of one destination."""
+
+    destination: str
+    queued: int
+    in_flight: int
+    retrying: int
+    delivered: int
+    dead: int
+    next_due: float | None
+    paused_reason: str | None = None
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """An event Pinterest will not take as it is, with the reason."""
+
+    id: int
+    destination: str
+    event_name: str
+    event_id: str
+    event_time: int
+    http_status: int | None
+    reason: str
+    dead_at: float
+
+
+class Store(Protocol):
+    """The port. See the module docstring for the guarantees."""
+
+    async def accept(
+        self, items: Sequence[AcceptItem], *, now: float, dedup_window: float
+    ) -> list[Literal["accepted", "duplicate"]]:
+        """Deduplicate, keep and enqueue, in one transaction; one answer per item."""
+        ...
+
+    async def claim(
+        self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` due rows of a destination for ``owner``."""
+        ...
+
+    async def complete(self, owner: str, completions: Sequence[Completion], *, now: float) -> int:
+        """Record answers for rows ``owner`` still holds; returns how many were recorded."""
+        ...
+
+    async def pause(self, destination: str, reason: str, *, now: float) -> None:
+        """Stop a destination (Pinterest refused the credentials) until resumed."""
+        ...
+
+    async def resume(self, destination: str) -> None:
+        """Let a paused destination send again."""
+        ...
+
+    async def paused(self) -> dict[str, str]:
+        """Paused destinations and why."""
+        ...
+
+    async def stats(self, *, now: float) -> list[DestinationStats]:
+        """Queue figures per destination."""
+        ...
+
+    async def dead_letters(
+        self,
+        *,
+        destination: str | None = None,
+        since: float | None = None,
+        reason: str | None = None,
+        limit: int = 1000,
+    ) -> list[DeadLetter]:
+        """Dead letters matching all the given filters, oldest first."""
+        ...
+
+    async def replay(self, ids: Sequence[int], *, now: float) -> int:
+        """Put dead letters back in the queue, due now; returns how many."""
+        ...
+
+    async def delivered_payloads(self, destination: str) -> list[bytes]:
+        """Payloads delivered to a destination, in delivery order (tests, debugging)."""
+        ...
+
+    async def prune(self, *, now: float, dedup_window: float) -> None:
+        """Forget dedup keys older than the window."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the database."""
+        ...

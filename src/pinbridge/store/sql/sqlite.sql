@@ -1,0 +1,105 @@
+-- Named queries of the SQLite store. Each block starts with `-- name: <name>`;
+-- Python refers to them by name (pinbridge.store.sql.load_queries).
+
+-- name: insert_dedup_key
+-- New key, or a key last seen before the window: counts as new (changes() = 1).
+INSERT INTO dedup_keys (event_name, event_id, seen_at) VALUES (:event_name, :event_id, :now)
+ON CONFLICT (event_name, event_id) DO UPDATE SET seen_at = excluded.seen_at
+WHERE dedup_keys.seen_at < :cutoff;
+
+-- name: insert_event
+INSERT INTO events (event_id, event_name, event_time, accepted_at, input, payload)
+VALUES (:event_id, :event_name, :event_time, :now, :input, :payload);
+
+-- name: insert_delivery
+INSERT INTO deliveries (event_row, destination, due_at, expires_at)
+VALUES (:event_row, :destination, :now, :expires_at);
+
+-- name: claim
+-- Lease up to :limit due events of one destination, oldest due first.
+UPDATE deliveries SET lease_owner = :owner, lease_until = :lease_until
+WHERE id IN (
+    SELECT id FROM deliveries
+    WHERE destination = :destination AND state = 'queued' AND due_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY due_at, id
+    LIMIT :limit
+)
+RETURNING id, attempts, expires_at,
+    (SELECT payload FROM events WHERE events.id = deliveries.event_row) AS payload;
+
+-- name: mark_delivered
+UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,
+    lease_until = NULL, last_http_status = :http_status, last_message = :message,
+    warning = :warning, finished_at = :now
+WHERE id = :id AND lease_owner = :owner;
+
+-- name: mark_retry
+UPDATE deliveries SET attempts = attempts + 1, due_at = :due_at, lease_owner = NULL,
+    lease_until = NULL, last_http_status = :http_status, last_message = :message
+WHERE id = :id AND lease_owner = :owner;
+
+-- name: mark_dead
+UPDATE deliveries SET state = 'dead', attempts = attempts + :counted, lease_owner = NULL,
+    lease_until = NULL, last_http_status = :http_status, last_message = :message,
+    finished_at = :now
+WHERE id = :id AND lease_owner = :owner;
+
+-- name: release
+-- Give a claim back untouched (the destination is stopped): not an attempt.
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, last_http_status = :http_status,
+    last_message = :message
+WHERE id = :id AND lease_owner = :owner;
+
+-- name: insert_attempt
+INSERT INTO attempts (delivery_id, at, outcome, http_status, message)
+VALUES (:id, :now, :outcome, :http_status, :message);
+
+-- name: pause_destination
+INSERT INTO destination_state (name, paused_reason, paused_at) VALUES (:name, :reason, :now)
+ON CONFLICT (name) DO UPDATE SET paused_reason = excluded.paused_reason,
+    paused_at = excluded.paused_at;
+
+-- name: resume_destination
+UPDATE destination_state SET paused_reason = NULL, paused_at = NULL WHERE name = :name;
+
+-- name: destination_states
+SELECT name, paused_reason, paused_at FROM destination_state;
+
+-- name: queue_stats
+SELECT destination,
+    SUM(state = 'queued') AS queued,
+    SUM(state = 'queued' AND lease_until >= :now) AS in_flight,
+    SUM(state = 'queued' AND attempts > 0) AS retrying,
+    SUM(state = 'delivered') AS delivered,
+    SUM(state = 'dead') AS dead,
+    MIN(CASE WHEN state = 'queued' THEN due_at END) AS next_due
+FROM deliveries GROUP BY destination ORDER BY destination;
+
+-- name: dead_letters
+SELECT d.id, d.destination, e.event_name, e.event_id, e.event_time, d.last_http_status,
+    d.last_message, d.finished_at
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.state = 'dead'
+    AND (:destination IS NULL OR d.destination = :destination)
+    AND (:since IS NULL OR d.finished_at >= :since)
+    AND (:reason IS NULL OR instr(lower(d.last_message), lower(:reason)) > 0)
+ORDER BY d.id
+LIMIT :limit;
+
+-- name: replay
+-- Dead letters back to the queue, due now, with a fresh attempt count and expiry window.
+UPDATE deliveries SET state = 'queued', attempts = 0, due_at = :now, finished_at = NULL,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state = 'dead';
+
+-- name: delivered_payloads
+SELECT e.payload FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.destination = :destination AND d.state = 'delivered' ORDER BY d.finished_at, d.id;
+
+-- name: event_history
+SELECT e.id, e.event_id, e.event_name, e.event_time, e.accepted_at, e.input, e.payload
+FROM events e WHERE e.event_id = :event_id ORDER BY e.id;
+
+-- name: prune_dedup_keys
+DELETE FROM dedup_keys WHERE seen_at < :cutoff;

@@ -1,0 +1,213 @@
+"""The collector: Segment-compatible tracking API and Pinterest-shaped events over HTTP.
+
+Endpoints (contract, DESIGN.md):
+
+* ``POST /v1/track``, ``/v1/page``, ``/v1/screen``, ``/v1/identify``, ``/v1/alias``: one
+  call; ``type`` comes from the path when the body lacks it.
+* ``POST /v1/batch``: ``{"batch": [...]}``, as Segment's and RudderStack's SDKs send.
+* ``POST /v1/pinterest/events``: ``{"data": [...]}`` of Pinterest-shaped events, raw PII
+  allowed.
+* ``GET /healthz``.
+
+The write key is the HTTP Basic user name (or ``writeKey`` in the body, as analytics.js
+sends it); an unknown key gets 401. Bodies may be gzip-compressed and are limited in size
+(413 past the limit, also after decompression).
+
+Answers: 200 with one result per event (``accepted``, ``duplicate``, ``ignored``,
+``rejected`` with field-level errors) whenever anything in the request could be read, so one
+bad event never costs the others; a single call that is rejected gets 400 with its errors;
+400 when nothing can be read. Results are sent only after the store's commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import zlib
+from collections.abc import Callable, Collection
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pinbridge.accept import Acceptor, ItemResult
+
+__all__ = ["Collector", "collector_routes"]
+
+_SINGLE = ("track", "page", "screen", "identify", "alias")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Collector:
+    """Request handlers bound to an acceptor and the accepted write keys.
+
+    Args:
+        acceptor: the accept path.
+        write_keys: keys accepted as HTTP Basic user names.
+        max_body_bytes: the largest body taken, after decompression.
+        max_events: the most events in one request.
+        on_accept: called after events were accepted (wakes the sender).
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        acceptor: Acceptor,
+        *,
+        write_keys: Collection[str],
+        max_body_bytes: int,
+        max_events: int,
+        on_accept: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._acceptor = acceptor
+        self._keys = frozenset(write_keys)
+        self._max_body = max_body_bytes
+        self._max_events = max_events
+        self._on_accept = on_accept
+        self._clock = clock
+        self._decode = msgspec.json.Decoder().decode
+        self._encode = msgspec.json.Encoder().encode
+
+    def _json(self, body: object, status: int = 200) -> Response:
+        return Response(self._encode(body), status_code=status, media_type="application/json")
+
+    async def healthz(self, request: Request) -> Response:
+        return self._json({"status": "ok"})
+
+    async def single(self, request: Request) -> Response:
+        kind = request.url.path.rsplit("/", 1)[-1]
+        try:
+            body = await self._body(request)
+            if not isinstance(body, dict):
+                raise _BadRequest("the body must be a JSON object")
+            self._authorize(request, body)
+        except _BadRequest as exc:
+            return self._error(exc)
+        body.setdefault("type", kind)
+        if body.get("type") != kind:
+            return self._error(_BadRequest(f"type {body.get('type')!r} sent to /v1/{kind}"))
+        results = await self._accept([body])
+        status = 400 if results[0].status == "rejected" else 200
+        return self._json(_answer(results), status)
+
+    async def batch(self, request: Request) -> Response:
+        try:
+            body = await self._body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+                raise _BadRequest('the body must be {"batch": [...]}')
+            self._authorize(request, body)
+            messages = body["batch"]
+            self._check_count(len(messages))
+        except _BadRequest as exc:
+            return self._error(exc)
+        return self._json(_answer(await self._accept(messages)))
+
+    async def pinterest_events(self, request: Request) -> Response:
+        try:
+            body = await self._body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise _BadRequest('the body must be {"data": [...]}')
+            self._authorize(request, body)
+            self._check_count(len(body["data"]))
+        except _BadRequest as exc:
+            return self._error(exc)
+        messages = body["data"]
+        # Pinterest-shaped events are recognised by event_name; make a missing one an error
+        # of that event rather than a question of format.
+        for message in messages:
+            if isinstance(message, dict):
+                message.setdefault("event_name", None)
+        return self._json(_answer(await self._accept(messages)))
+
+    async def _accept(self, messages: list[Any]) -> list[ItemResult]:
+        results = await self._acceptor.accept(messages, now=self._clock())
+        if any(r.status == "accepted" for r in results):
+            self._on_accept()
+        return results
+
+    def _check_count(self, count: int) -> None:
+        if count > self._max_events:
+            raise _BadRequest(f"at most {self._max_events} events per request", 413)
+
+    def _authorize(self, request: Request, body: dict[str, Any]) -> None:
+        key = _basic_user(request.headers.get("authorization", ""))
+        if key is None and isinstance(body.get("writeKey"), str):
+            key = body["writeKey"]
+        if key not in self._keys:
+            raise _BadRequest("unknown or missing write key", 401)
+
+    async def _body(self, request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self._max_body:
+            raise _BadRequest(f"body larger than {self._max_body} bytes", 413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body:
+                raise _BadRequest(f"body larger than {self._max_body} bytes", 413)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            raw = self._gunzip(raw)
+        if not raw.strip():
+            raise _BadRequest("the body is empty")
+        try:
+            return self._decode(raw)
+        except msgspec.DecodeError as exc:
+            raise _BadRequest(f"the body is not valid JSON: {exc}") from None
+
+    def _gunzip(self, raw: bytes) -> bytes:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out = inflater.decompress(raw, self._max_body + 1)
+        except zlib.error:
+            raise _BadRequest("the body is not valid gzip") from None
+        if len(out) > self._max_body or inflater.unconsumed_tail:
+            raise _BadRequest(f"body larger than {self._max_body} bytes once decompressed", 413)
+        return out
+
+    def _error(self, exc: _BadRequest) -> Response:
+        return self._json({"success": False, "message": str(exc)}, exc.status)
+
+
+def _basic_user(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def _answer(results: list[ItemResult]) -> dict[str, Any]:
+    return {
+        "success": all(r.status != "rejected" for r in results),
+        "results": results,
+    }
+
+
+def collector_routes(collector: Collector) -> list[Route]:
+    """The collector's routes, to mount in the app."""
+    routes = [
+        Route("/healthz", collector.healthz, methods=["GET"]),
+        Route("/v1/batch", collector.batch, methods=["POST"]),
+        Route("/v1/import", collector.batch, methods=["POST"]),
+        Route("/v1/pinterest/events", collector.pinterest_events, methods=["POST"]),
+    ]
+    routes += [Route(f"/v1/{kind}", collector.single, methods=["POST"]) for kind in _SINGLE]
+    return routes
