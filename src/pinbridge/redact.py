@@ -49,7 +49,9 @@ _NAMED_THINGS: Final = frozenset(
     {"properties", "products", "page", "app", "os", "library", "campaign"}
 )
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PHONE = re.compile(r"\+?[\d\s().-]{7,}\d")
+#: International numbers (+...) and formatted national ones ((650) 555-1234, 650.555.1234);
+#: bare digit strings are left alone: they are order ids far more often than phones.
+_PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4}")
 _DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 

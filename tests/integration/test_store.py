@@ -1,0 +1,243 @@
+"""The store contract, run against every implementation: SQLite and the in-memory fake."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pinbridge.store import AcceptItem, Completion, MemoryStore, SqliteStore, Store
+from pinbridge.store.sqlite import migrate
+
+pytestmark = pytest.mark.anyio
+NOW = 1_795_345_200.0
+WINDOW = 48 * 3600.0
+
+
+def item(event_id: str, name: str = "checkout", destinations=("a",), event_time: int = int(NOW)):
+    return AcceptItem(
+        event_id=event_id,
+        event_name=name,
+        event_time=event_time,
+        payload=f'{{"event_id":"{event_id}"}}'.encode(),
+        input=b"{}",
+        destinations=tuple(destinations),
+    )
+
+
+@pytest.fixture(params=["sqlite", "memory"], name="store")
+async def _store(request, tmp_path) -> AsyncIterator[Store]:
+    store: Store = SqliteStore(tmp_path / "pb.db") if request.param == "sqlite" else MemoryStore()
+    yield store
+    await store.aclose()
+
+
+class TestAccept:
+    async def test_accept_then_claim(self, store):
+        """Accepted events are claimable by their destination, in order."""
+        assert await store.accept([item("e1"), item("e2")], now=NOW, dedup_window=WINDOW) == [
+            "accepted",
+            "accepted",
+        ]
+        claimed = await store.claim("a", owner="s1", limit=10, now=NOW, lease_seconds=60)
+        assert [c.payload for c in claimed] == [b'{"event_id":"e1"}', b'{"event_id":"e2"}']
+        assert all(c.attempts == 0 and c.expires_at == NOW + 7 * 86400 for c in claimed)
+
+    async def test_duplicates_within_the_window(self, store):
+        """The same (event_name, event_id) is a duplicate within the window, new after it."""
+        await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+        again = [item("e1"), item("e1", name="lead"), item("e3"), item("e3")]
+        assert await store.accept(again, now=NOW + 10, dedup_window=WINDOW) == [
+            "duplicate",
+            "accepted",
+            "accepted",
+            "duplicate",
+        ]
+        later = await store.accept([item("e1")], now=NOW + WINDOW + 1, dedup_window=WINDOW)
+        assert later == ["accepted"]
+
+    async def test_fan_out_to_destinations(self, store):
+        """One event is queued once per destination."""
+        await store.accept([item("e1", destinations=("a", "b"))], now=NOW, dedup_window=WINDOW)
+        for name in ("a", "b"):
+            assert len(await store.claim(name, owner="s", limit=5, now=NOW, lease_seconds=9)) == 1
+
+
+class TestClaims:
+    async def test_lease_excludes_others_until_it_ends(self, store):
+        """A leased row is not claimed again until its lease ends, then it is taken over."""
+        await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+        first = await store.claim("a", owner="s1", limit=5, now=NOW, lease_seconds=60)
+        assert len(first) == 1
+        assert await store.claim("a", owner="s2", limit=5, now=NOW + 59, lease_seconds=60) == []
+        taken = await store.claim("a", owner="s2", limit=5, now=NOW + 61, lease_seconds=60)
+        assert [c.id for c in taken] == [first[0].id]
+        # The first owner lost its lease: its answer is not recorded.
+        late = Completion(id=first[0].id, kind="delivered", outcome="processed")
+        assert await store.complete("s1", [late], now=NOW + 62) == 0
+
+    async def test_limit_and_order(self, store):
+        """A claim takes at most `limit` rows, oldest due first."""
+        await store.accept([item(f"e{i}") for i in range(5)], now=NOW, dedup_window=WINDOW)
+        claimed = await store.claim("a", owner="s", limit=3, now=NOW, lease_seconds=60)
+        assert [c.payload for c in claimed] == [f'{{"event_id":"e{i}"}}'.encode() for i in range(3)]
+
+    async def test_completions(self, store):
+        """Delivered rows leave the queue; retries come back when due; dead ones are letters."""
+        await store.accept([item(f"e{i}") for i in range(4)], now=NOW, dedup_window=WINDOW)
+        c = await store.claim("a", owner="s", limit=4, now=NOW, lease_seconds=60)
+        done = await store.complete(
+            "s",
+            [
+                Completion(id=c[0].id, kind="delivered", outcome="processed", http_status=200),
+                Completion(
+                    id=c[1].id, kind="retry", outcome="retry", http_status=503, due_at=NOW + 30
+                ),
+                Completion(
+                    id=c[2].id, kind="dead", outcome="failed", http_status=422, message="bad em"
+                ),
+                Completion(
+                    id=c[3].id, kind="release", outcome="stopped", http_status=401, counted=False
+                ),
+            ],
+            now=NOW + 1,
+        )
+        assert done == 4
+        due_now = await store.claim("a", owner="s", limit=9, now=NOW + 2, lease_seconds=60)
+        assert [(x.id, x.attempts) for x in due_now] == [(c[3].id, 0)]
+        due_later = await store.claim("a", owner="t", limit=9, now=NOW + 31, lease_seconds=60)
+        assert [(x.id, x.attempts) for x in due_later] == [(c[1].id, 1)]
+        [letter] = await store.dead_letters()
+        assert (letter.id, letter.event_id, letter.reason, letter.http_status) == (
+            c[2].id,
+            "e2",
+            "bad em",
+            422,
+        )
+        [stats] = await store.stats(now=NOW + 31)
+        assert (stats.queued, stats.in_flight, stats.retrying, stats.delivered, stats.dead) == (
+            2,
+            2,
+            1,
+            1,
+            1,
+        )
+        assert await store.delivered_payloads("a") == [b'{"event_id":"e0"}']
+
+
+class TestDeadLetters:
+    async def test_filters_and_replay(self, store):
+        """Dead letters are found by destination, reason and time, and replay queues them."""
+        await store.accept(
+            [item("e1"), item("e2"), item("e3", destinations=("b",))], now=NOW, dedup_window=WINDOW
+        )
+        a = await store.claim("a", owner="s", limit=9, now=NOW, lease_seconds=60)
+        b = await store.claim("b", owner="s", limit=9, now=NOW, lease_seconds=60)
+        await store.complete(
+            "s",
+            [
+                Completion(id=a[0].id, kind="dead", outcome="failed", message="Unknown event name"),
+                Completion(id=b[0].id, kind="dead", outcome="failed", message="hashed format"),
+            ],
+            now=NOW + 5,
+        )
+        await store.complete(
+            "s",
+            [Completion(id=a[1].id, kind="dead", outcome="failed", message="unknown EVENT name")],
+            now=NOW + 50,
+        )
+        assert len(await store.dead_letters()) == 3
+        assert [d.event_id for d in await store.dead_letters(destination="b")] == ["e3"]
+        assert [d.event_id for d in await store.dead_letters(reason="unknown event")] == [
+            "e1",
+            "e2",
+        ]
+        assert [d.event_id for d in await store.dead_letters(since=NOW + 10)] == ["e2"]
+        ids = [d.id for d in await store.dead_letters(reason="unknown event")]
+        assert await store.replay(ids, now=NOW + 60) == 2
+        assert await store.replay(ids, now=NOW + 60) == 0
+        again = await store.claim("a", owner="s", limit=9, now=NOW + 60, lease_seconds=60)
+        assert sorted(x.id for x in again) == sorted(ids)
+        assert all(x.attempts == 0 for x in again)
+
+
+class TestDestinations:
+    async def test_pause_and_resume(self, store):
+        """A paused destination is reported with its reason until resumed."""
+        await store.pause("a", "HTTP 401: Authentication failed.", now=NOW)
+        assert await store.paused() == {"a": "HTTP 401: Authentication failed."}
+        await store.resume("a")
+        assert await store.paused() == {}
+
+
+class TestSqliteDurability:
+    async def test_accepted_is_on_disk(self, tmp_path):
+        """What accept answered is readable by another connection at once."""
+        store = SqliteStore(tmp_path / "pb.db")
+        try:
+            await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+            other = sqlite3.connect(tmp_path / "pb.db")
+            assert other.execute("SELECT event_id FROM events").fetchall() == [("e1",)]
+            other.close()
+        finally:
+            await store.aclose()
+
+    async def test_reopen_keeps_queue(self, tmp_path):
+        """A reopened store still has the queued events and their dedup keys."""
+        store = SqliteStore(tmp_path / "pb.db", synchronous="FULL")
+        await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+        await store.aclose()
+        store = SqliteStore(tmp_path / "pb.db")
+        try:
+            assert await store.accept([item("e1")], now=NOW, dedup_window=WINDOW) == ["duplicate"]
+            assert len(await store.claim("a", owner="s", limit=9, now=NOW, lease_seconds=9)) == 1
+        finally:
+            await store.aclose()
+
+    async def test_many_concurrent_accepts_are_grouped(self, tmp_path):
+        """Concurrent callers all get their answers; the writer commits them in groups."""
+        import asyncio
+
+        store = SqliteStore(tmp_path / "pb.db")
+        try:
+            answers = await asyncio.gather(
+                *(store.accept([item(f"e{i}")], now=NOW, dedup_window=WINDOW) for i in range(300))
+            )
+            assert answers == [["accepted"]] * 300
+            [stats] = await store.stats(now=NOW)
+            assert stats.queued == 300
+        finally:
+            await store.aclose()
+
+    async def test_unknown_synchronous_mode(self, tmp_path):
+        """Only NORMAL and FULL are accepted."""
+        with pytest.raises(ValueError, match="synchronous"):
+            SqliteStore(tmp_path / "pb.db", synchronous="OFF")
+
+
+class TestMigrations:
+    def test_migrations_give_the_schema(self, tmp_path):
+        """Applying the migrations to an empty file gives exactly the expected tables and indexes."""
+        conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+        assert migrate(conn) == 1
+        names = {
+            (kind, name)
+            for kind, name in conn.execute(
+                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            )
+        }
+        assert names == {
+            ("table", "events"),
+            ("table", "deliveries"),
+            ("table", "attempts"),
+            ("table", "dedup_keys"),
+            ("table", "destination_state"),
+            ("index", "events_event_id"),
+            ("index", "deliveries_due"),
+            ("index", "deliveries_event"),
+            ("index", "deliveries_state"),
+            ("index", "attempts_delivery"),
+        }
+        assert migrate(conn) == 1  # applying again changes nothing
+        conn.close()
