@@ -218,7 +218,7 @@ class TestSqliteDurability:
 
 class TestMigrations:
     def test_migrations_give_the_schema(self, tmp_path):
-        """Applying the migrations to an empty file gives exactly the expected tables and indexes."""
+        """Migrating an empty file gives exactly the expected tables and indexes."""
         conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
         assert migrate(conn) == 1
         names = {
