@@ -1,0 +1,229 @@
+"""The collector over HTTP (in process): Segment's API, Pinterest-shaped events, limits."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+
+import httpx2
+import msgspec
+import pytest
+from starlette.applications import Starlette
+
+from pinbridge.accept import Acceptor, DestinationRoute
+from pinbridge.store import SqliteStore
+from pinbridge.transform import Transformer
+from pinbridge.web.collector import Collector, collector_routes
+
+pytestmark = pytest.mark.anyio
+NOW = 1_795_345_200.0
+KEY = "wk-test"
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
+
+
+def track(**changes):
+    message = {
+        "type": "track",
+        "event": "Order Completed",
+        "messageId": "m1",
+        "timestamp": NOW,
+        "context": {"ip": "203.0.113.9", "userAgent": "UA", "traits": {"email": "a@b.co"}},
+        "properties": {"order_id": "o1", "revenue": 5},
+    }
+    message.update(changes)
+    return message
+
+
+class Harness:
+    def __init__(self, tmp_path) -> None:
+        self.store = SqliteStore(tmp_path / "pb.db")
+        self.woken = 0
+        acceptor = Acceptor(
+            Transformer(),
+            self.store,
+            [DestinationRoute("all"), DestinationRoute("leads", frozenset({"lead"}))],
+            dedup_window=3600,
+        )
+        collector = Collector(
+            acceptor,
+            write_keys=[KEY],
+            max_body_bytes=20_000,
+            max_events=50,
+            on_accept=self.wake,
+            clock=lambda: NOW,
+        )
+        app = Starlette(routes=collector_routes(collector))
+        self.http = httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://collector"
+        )
+
+    def wake(self) -> None:
+        self.woken += 1
+
+    async def post(self, path, body, headers=AUTH, **kwargs):
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return await self.http.post(
+            path, content=content, headers={"Content-Type": "application/json", **headers}, **kwargs
+        )
+
+    async def queued(self) -> dict[str, int]:
+        return {s.destination: s.queued for s in await self.store.stats(now=NOW)}
+
+
+@pytest.fixture(name="h")
+async def _harness(tmp_path) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    await harness.http.aclose()
+    await harness.store.aclose()
+
+
+class TestSegmentApi:
+    async def test_track_is_accepted_and_queued(self, h):
+        """A track call is answered per event, queued, and wakes the sender."""
+        response = await h.post("/v1/track", {k: v for k, v in track().items() if k != "type"})
+        assert response.status_code == 200
+        assert response.json() == {
+            "success": True,
+            "results": [{"index": 0, "status": "accepted", "event_ids": ["m1"]}],
+        }
+        assert await h.queued() == {"all": 1}
+        assert h.woken == 1
+
+    async def test_duplicate(self, h):
+        """The same messageId again is answered duplicate and not queued twice."""
+        await h.post("/v1/track", track())
+        response = await h.post("/v1/track", track())
+        assert response.json()["results"][0]["status"] == "duplicate"
+        assert await h.queued() == {"all": 1}
+
+    async def test_batch_isolates_the_bad_event(self, h):
+        """One bad event in a batch is rejected by index and field; the others are accepted."""
+        batch = [track(messageId="a"), track(messageId="b", timestamp="soon"), track(messageId="c")]
+        response = await h.post("/v1/batch", {"batch": batch})
+        assert response.status_code == 200
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+        assert results[1]["index"] == 1
+        assert [e["field"] for e in results[1]["errors"]] == ["timestamp"]
+        assert await h.queued() == {"all": 2}
+
+    async def test_single_rejected_is_400_with_fields(self, h):
+        """A single call that is refused gets 400 and its field errors."""
+        response = await h.post("/v1/track", track(properties={"revenue": "lots"}))
+        assert response.status_code == 400
+        assert response.json()["results"][0]["errors"] == [
+            {"field": "properties.revenue", "message": "must be a number"}
+        ]
+
+    async def test_identify_is_ignored(self, h):
+        """identify sends nothing to Pinterest and says so."""
+        response = await h.post("/v1/identify", {"userId": "u1", "traits": {"email": "a@b.co"}})
+        assert response.json()["results"] == [{"index": 0, "status": "ignored"}]
+
+    async def test_routing_by_event_name(self, h):
+        """A destination with an event filter only gets the events it takes."""
+        await h.post("/v1/track", track(event="Lead Generated", messageId="l1"))
+        await h.post("/v1/track", track())
+        assert await h.queued() == {"all": 2, "leads": 1}
+
+    async def test_write_key_in_body(self, h):
+        """analytics.js puts the write key in the body; that works too."""
+        response = await h.post("/v1/track", {**track(), "writeKey": KEY}, headers={})
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Authorization": "Basic " + base64.b64encode(b"wrong:").decode()},
+            {"Authorization": "Basic !!!"},
+            {"Authorization": "Bearer " + KEY},
+        ],
+    )
+    async def test_unknown_write_key(self, h, headers):
+        """Without a known write key the answer is 401 and nothing is queued."""
+        response = await h.post("/v1/track", track(), headers=headers)
+        assert response.status_code == 401
+        assert await h.queued() == {}
+
+    @pytest.mark.parametrize(
+        ("path", "body", "status"),
+        [
+            ("/v1/track", b"{not json", 400),
+            ("/v1/track", b"", 400),
+            ("/v1/track", b"[1, 2]", 400),
+            ("/v1/batch", b'{"batch": 5}', 400),
+            ("/v1/pinterest/events", b'{"events": []}', 400),
+            ("/v1/page", json.dumps(track()).encode(), 400),
+        ],
+    )
+    async def test_unreadable_requests(self, h, path, body, status):
+        """A request whose events cannot be read at all is a 400 with a message."""
+        response = await h.post(path, body)
+        assert response.status_code == status
+        assert response.json()["success"] is False and response.json()["message"]
+
+    async def test_body_too_large(self, h):
+        """A body over the limit is a 413, whether or not its length is announced."""
+        big = {"batch": [track(messageId=str(i)) for i in range(100)]}
+        assert (await h.post("/v1/batch", big)).status_code == 413
+
+        async def stream():
+            yield json.dumps(big).encode()
+
+        response = await h.http.post(
+            "/v1/batch", content=stream(), headers={**AUTH, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+
+    async def test_gzip(self, h):
+        """gzip bodies are accepted; one that inflates past the limit is a 413."""
+        body = gzip.compress(json.dumps(track()).encode())
+        response = await h.post("/v1/track", body, headers={**AUTH, "Content-Encoding": "gzip"})
+        assert response.status_code == 200
+        bomb = gzip.compress(b'{"batch": [' + b" " * 1_000_000 + b"]}")
+        response = await h.post("/v1/batch", bomb, headers={**AUTH, "Content-Encoding": "gzip"})
+        assert response.status_code == 413
+
+    async def test_too_many_events(self, h):
+        """More events than allowed per request is a 413."""
+        response = await h.post("/v1/batch", {"batch": [{"type": "page"}] * 51})
+        assert response.status_code == 413
+
+    async def test_healthz(self, h):
+        """The health check answers without a key."""
+        response = await h.http.get("/healthz")
+        assert response.json() == {"status": "ok"}
+
+
+class TestPinterestEvents:
+    async def test_raw_pii_is_hashed_before_storing(self, h):
+        """Pinterest-shaped events with raw PII are hashed; nothing raw reaches the database."""
+        body = {
+            "data": [
+                {
+                    "event_name": "lead",
+                    "event_id": "L1",
+                    "event_time": int(NOW),
+                    "user_data": {"em": "Jane@Example.com", "ph": "+1 650 555 1234"},
+                },
+                {"event_name": "lead", "event_id": "L2"},
+                "not an event",
+            ]
+        }
+        response = await h.post("/v1/pinterest/events", body)
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+        assert await h.queued() == {"all": 1, "leads": 1}
+        dump = "\n".join(sqlite3.connect(h.store.path).iterdump()).lower()
+        assert "jane" not in dump and "650" not in dump
+        stored = msgspec.json.decode(
+            sqlite3.connect(h.store.path).execute("SELECT payload FROM events").fetchone()[0]
+        )
+        assert stored["user_data"]["em"] == [
+            "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
+        ]
