@@ -51,6 +51,14 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     max_body_bytes: int = 512_000
     max_events_per_request: int = 2_500
 
+    def __repr__(self) -> str:
+        keys = f"<{len(self.write_keys)} write keys>" if self.write_keys else "()"
+        return (
+            f"ServerSettings(host={self.host!r}, port={self.port!r}, write_keys={keys}, "
+            f"max_body_bytes={self.max_body_bytes!r}, "
+            f"max_events_per_request={self.max_events_per_request!r})"
+        )
+
 
 class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[store]``: where events are kept."""

@@ -141,15 +141,30 @@ class Sender:
         wait = destination.bucket.wait_time(self._clock())
         if wait > 0:
             await asyncio.sleep(wait)
-        outcomes = await destination.client.send(
-            destination.ad_account_id, [c.payload for c in claimed], test=destination.test
-        )
+        outcomes = await self._send(destination, [c.payload for c in claimed])
         now = self._clock()
         completions = [self._completion(c, o, now) for c, o in zip(claimed, outcomes, strict=True)]
         await self._store.complete(self.owner, completions, now=now)
         await self._update_pause(name, outcomes, now, probing)
         self._log(name, outcomes)
         return len(claimed)
+
+    async def _send(
+        self, destination: DestinationRuntime, payloads: Sequence[bytes]
+    ) -> list[Outcome]:
+        """Send, and isolate schema-refused events: Pinterest's 400 names only the first
+        error and refuses the whole request, so a refused request is split in halves until
+        the events it refuses stand alone; the others are delivered."""
+        outcomes = await destination.client.send(
+            destination.ad_account_id, payloads, test=destination.test
+        )
+        refused = all(o.kind == "failed" and o.http_status == 400 for o in outcomes)
+        if len(payloads) < 2 or not refused:
+            return outcomes
+        middle = len(payloads) // 2
+        return await self._send(destination, payloads[:middle]) + await self._send(
+            destination, payloads[middle:]
+        )
 
     async def _probing(self, name: str, now: float) -> bool | None:
         """False: send normally; True: send one event to probe; None: stay paused."""
@@ -167,7 +182,7 @@ class Sender:
     ) -> None:
         stopped = next((o for o in outcomes if o.kind == "stopped"), None)
         if stopped is not None:
-            reason = f"HTTP {stopped.http_status}: {stopped.message}"
+            reason = stopped.message
             await self._store.pause(name, reason, now=now)
             self._paused_until[name] = now + self._probe
             log.warning("destination stopped", destination=name, reason=reason)

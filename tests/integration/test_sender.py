@@ -192,3 +192,20 @@ class TestSender:
             assert sorted(e["event_id"] for e in rig.received()) == ["e1", "e2"]
         finally:
             await rig.close()
+
+
+class TestIsolation:
+    async def test_schema_refusal_is_isolated(self, rig):
+        """A payload Pinterest refuses with 400 becomes a dead letter alone; the rest go."""
+        items = [payload(f"e{i}") for i in range(7)]
+        broken = msgspec.json.decode(items[4].payload)
+        broken["colour"] = "red"  # an unknown key: the whole request would be a 400
+        items[4] = msgspec.structs.replace(items[4], payload=msgspec.json.encode(broken))
+        await rig.accept(*items)
+        assert await rig.sender.run_once("pin") == 7
+        [letter] = await rig.store.dead_letters()
+        assert letter.event_id == "e4" and letter.http_status == 400
+        assert "colour" in letter.reason
+        assert sorted(e["event_id"] for e in rig.received()) == [
+            f"e{i}" for i in range(7) if i != 4
+        ]

@@ -1,0 +1,105 @@
+"""Settings from pinbridge.toml and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pinbridge.config import load_settings
+from pinbridge.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pinbridge.toml"
+    path.write_text(text)
+    return path
+
+
+class TestLoadSettings:
+    def test_defaults_use_the_embedded_emulator(self, tmp_path, monkeypatch):
+        """With no file and no credentials, pinbridge delivers to the embedded emulator."""
+        monkeypatch.chdir(tmp_path)
+        settings = load_settings(None, {})
+        assert settings.embedded_emulator and settings.destinations == ()
+        assert settings.store.url == "sqlite:///var/pinbridge.db"
+
+    def test_environment(self, tmp_path):
+        """The documented environment variables configure a destination, keys and the store."""
+        settings = load_settings(
+            None,
+            {
+                "PINTEREST_AD_ACCOUNT_ID": "549755885175",
+                "PINTEREST_ACCESS_TOKEN": "secret-token",
+                "PINTEREST_API_BASE": "http://127.0.0.1:8090/v5",
+                "PINBRIDGE_WRITE_KEYS": "k1, k2",
+                "PINBRIDGE_DATABASE_URL": "sqlite:////tmp/x.db",
+            },
+        )
+        [destination] = settings.destinations
+        assert (destination.name, destination.ad_account_id, destination.token) == (
+            "pinterest",
+            "549755885175",
+            "secret-token",
+        )
+        assert destination.api_base == "http://127.0.0.1:8090/v5"
+        assert settings.server.write_keys == ("k1", "k2")
+        assert settings.store.url == "sqlite:////tmp/x.db"
+        assert not settings.embedded_emulator
+
+    def test_file_with_destinations(self, tmp_path):
+        """Several destinations, token_env, test mode and event filters come from the file."""
+        path = write(
+            tmp_path,
+            """
+[server]
+port = 9000
+[[destinations]]
+name = "shop"
+ad_account_id = "1"
+token_env = "SHOP_TOKEN"
+test = true
+events = ["checkout"]
+[[destinations]]
+name = "agency"
+ad_account_id = "2"
+token = "t2"
+""",
+        )
+        settings = load_settings(path, {"SHOP_TOKEN": "t1"})
+        assert [(d.name, d.token, d.test, d.events) for d in settings.destinations] == [
+            ("shop", "t1", True, ("checkout",)),
+            ("agency", "t2", False, ()),
+        ]
+        assert settings.server.port == 9000
+
+    def test_secrets_never_in_repr(self, tmp_path):
+        """Tokens and write keys do not appear when settings are printed."""
+        settings = load_settings(
+            None,
+            {
+                "PINTEREST_AD_ACCOUNT_ID": "1",
+                "PINTEREST_ACCESS_TOKEN": "tok-SECRET",
+                "PINBRIDGE_WRITE_KEYS": "wk-SECRET",
+            },
+        )
+        assert "SECRET" not in repr(settings) and "SECRET" not in str(settings)
+
+    @pytest.mark.parametrize(
+        ("text", "env", "message"),
+        [
+            ("[server]\nprot = 1\n", {}, "prot"),
+            ("[[destinations]]\nname='a'\nad_account_id='x1'\ntoken='t'\n", {}, "1 to 18 digits"),
+            ("[[destinations]]\nname='a'\nad_account_id='1'\n", {}, "no token"),
+            ("[[destinations]]\nname='a'\nad_account_id='1'\ntoken_env='NOPE'\n", {}, "NOPE"),
+            ("[delivery]\nbatch_size = 5000\n", {}, "batch_size"),
+            ("[store]\nsynchronous = 'OFF'\n", {}, "synchronous"),
+            ("[transform]\nunmapped = 'keep'\n", {}, "unmapped"),
+            ("[transform.mapping]\n'Order Completed' = 'purchase'\n", {}, "purchase"),
+            ("not toml [", {}, "TOML"),
+        ],
+    )
+    def test_errors_name_the_key(self, tmp_path, text, env, message):
+        """A wrong file is a ConfigError that names what is wrong."""
+        with pytest.raises(ConfigError, match=message):
+            load_settings(write(tmp_path, text), env)
