@@ -93,15 +93,18 @@ class Transformer:
 
     __slots__ = ("_hash_identity", "_mapper", "_normalizer", "_options", "_validator")
 
-    def __init__(self, options: TransformOptions | None = None) -> None:
+    def __init__(
+        self, options: TransformOptions | None = None, *, cache_size: int = IDENTITY_CACHE_SIZE
+    ) -> None:
+        """``cache_size`` bounds both caches (people, and single values); 0 disables them."""
         options = options or TransformOptions()
         if options.checkout_default_value is not None:
             parse_money(options.checkout_default_value)
         self._options = options
-        self._normalizer = Normalizer(default_region=options.default_region)
-        self._hash_identity = functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)(
-            self._hash_identifiers
+        self._normalizer = Normalizer(
+            default_region=options.default_region, cache_size=2 * cache_size
         )
+        self._hash_identity = functools.lru_cache(maxsize=cache_size)(self._hash_identifiers)
         self._mapper = EventMapper(
             options.mapping, unmapped=options.unmapped, extra_names=options.advertiser_event_names
         )

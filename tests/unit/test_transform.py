@@ -278,3 +278,11 @@ class TestProperties:
                 assert transformer._validator(again, now=NOW) == []
         else:
             assert result.errors and result.events == []
+
+    @settings(max_examples=150, deadline=None)
+    @given(messages=st.lists(segment_like(), min_size=1, max_size=4))
+    def test_caches_change_nothing(self, messages):
+        """With and without the caches, the same inputs give the same outputs."""
+        cached, uncached = Transformer(), Transformer(cache_size=0)
+        for message in messages * 2:  # the second round hits the caches
+            assert cached(message, now=NOW) == uncached(message, now=NOW)
