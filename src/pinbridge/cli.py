@@ -203,6 +203,9 @@ def status(config_path: Path | None) -> None:
     Exits with status 2 when a destination is stopped (Pinterest refused its credentials).
     """
     settings = _settings(config_path)
+    url = settings.store.url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise click.ClickException(f"no database at {url} yet: start `pinbridge run` first")
     rows = asyncio.run(_stats(settings))
     table = Table(title="pinbridge delivery")
     for column in ("destination", "queued", "in flight", "retrying", "delivered", "dead letters"):

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from pinbridge.errors import ConfigError
-from pinbridge.pinterest.schema import API_BASE
+from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
 from pinbridge.transform import Transformer, TransformOptions
 
 __all__ = [
@@ -110,7 +110,7 @@ class Destination(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything configurable, by section of ``pinbridge.toml``.
 
-    ``embedded_emulator`` is true when no destination has credentials: ``pinbridge run`` then
+    ``embedded_emulator`` is true when no destination is configured: ``pinbridge run`` then
     serves the emulator itself and delivers to it.
     """
 
@@ -214,6 +214,23 @@ def _check(settings: Settings) -> None:
                 f"destination {destination.name!r} has no token: set token, token_env or "
                 "PINTEREST_ACCESS_TOKEN"
             )
+    known = EVENT_NAMES | settings.transform.advertiser_event_names
+    for destination in settings.destinations:
+        unknown = sorted(set(destination.events) - known)
+        if unknown:
+            raise ConfigError(
+                f"destination {destination.name!r}: {unknown[0]!r} is not a Pinterest event name"
+            )
+    if settings.destinations and not settings.server.write_keys:
+        raise ConfigError(
+            "write keys are required when sending to Pinterest: set PINBRIDGE_WRITE_KEYS or "
+            "[server] write_keys (the development key works only with the embedded emulator)"
+        )
+    if not settings.store.url.startswith(("sqlite:///", "memory:")):
+        raise ConfigError(
+            f"store.url: unsupported database URL {settings.store.url.split(':', 1)[0]!r}; "
+            "use sqlite:///path"
+        )
     if settings.store.synchronous.upper() not in ("NORMAL", "FULL"):
         raise ConfigError("store.synchronous must be NORMAL or FULL")
     if not 1 <= settings.delivery.batch_size <= 1000:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import structlog
 from msgspec.structs import replace
 
-from pinbridge.backoff import RetryPolicy
+from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
 from pinbridge.pinterest.client import Outcome, PinterestClient
 from pinbridge.ratelimit import TokenBucket
 from pinbridge.store.base import Claimed, Completion, Store
@@ -138,6 +138,19 @@ class Sender:
         )
         if not claimed:
             return 0
+        expired = [c for c in claimed if c.expires_at <= now]
+        if expired:
+            await self._store.complete(
+                self.owner,
+                [
+                    Completion(id=c.id, kind="dead", outcome="expired", message=EXPIRED_REASON)
+                    for c in expired
+                ],
+                now=now,
+            )
+            claimed = [c for c in claimed if c.expires_at > now]
+            if not claimed:
+                return len(expired)
         wait = destination.bucket.wait_time(self._clock())
         if wait > 0:
             await asyncio.sleep(wait)
@@ -147,7 +160,7 @@ class Sender:
         await self._store.complete(self.owner, completions, now=now)
         await self._update_pause(name, outcomes, now, probing)
         self._log(name, outcomes)
-        return len(claimed)
+        return len(expired) + len(claimed)
 
     async def _send(
         self, destination: DestinationRuntime, payloads: Sequence[bytes]
@@ -186,7 +199,8 @@ class Sender:
             await self._store.pause(name, reason, now=now)
             self._paused_until[name] = now + self._probe
             log.warning("destination stopped", destination=name, reason=reason)
-        elif probing:
+        elif probing and any(o.kind in ("processed", "failed") for o in outcomes):
+            # Pinterest looked at the events, so it took the credentials.
             await self._store.resume(name)
             self._paused_until.pop(name, None)
             log.info("destination resumed", destination=name)

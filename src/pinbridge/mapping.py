@@ -9,7 +9,9 @@ is dropped when so configured: a raw name that Pinterest refuses is never sent.
 Event ids are deterministic so that the browser tag and the server agree: the input's
 ``messageId`` or ``properties.event_id``; else, for ``checkout``, the ``order_id``; else a
 digest of the event's content. When one input fans out to several Pinterest events, each gets
-``<id>:<pinterest name>``.
+the first Pinterest event keeps the id and each other one gets ``<id>:<pinterest name>``,
+so that every event has its own id and the first (a ``checkout`` mapped first) still matches
+the browser tag's.
 """
 
 from __future__ import annotations
@@ -100,9 +102,10 @@ class EventMapper:
         return ("custom",) if self._unmapped == "custom" else ()
 
 
-def derive_event_id(event: InputEvent, pinterest_name: str, order_id: str | None) -> str:
-    """The event id when the input has none: the order id for checkouts, else a content digest."""
-    if pinterest_name == "checkout" and order_id:
+def derive_event_id(event: InputEvent, names: Sequence[str], order_id: str | None) -> str:
+    """The event id when the input has none: the order id when it becomes a checkout, else a
+    digest of the event's content."""
+    if "checkout" in names and order_id:
         return order_id
     content = msgspec.json.encode(
         [

@@ -33,6 +33,9 @@ _PII_KEYS: Final = frozenset(
         "postalcode",
         "postal_code",
         "zip",
+        "external_id",
+        "hashed_maids",
+        "advertisingid",
         "em",
         "ph",
         "fn",
@@ -46,7 +49,7 @@ _PII_KEYS: Final = frozenset(
 )
 #: Objects whose ``name`` is not a person's (an event, a product, a page, an app, an OS).
 _NAMED_THINGS: Final = frozenset(
-    {"properties", "products", "page", "app", "os", "library", "campaign"}
+    {"", "properties", "products", "page", "app", "os", "library", "campaign", "device", "network"}
 )
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 #: International numbers (+...) and formatted national ones ((650) 555-1234, 650.555.1234);

@@ -81,6 +81,8 @@ def build_service(
     emulator = create_emulator_app(EmulatorConfig()) if settings.embedded_emulator else None
     destinations = effective_destinations(settings)
     runtimes, clients = [], []
+    # Pinterest limits calls per ad account: destinations sharing one share its bucket.
+    buckets: dict[str, TokenBucket] = {}
     for destination in destinations:
         transport = EmulatorTransport(app=emulator) if emulator is not None else None
         client = PinterestClient(
@@ -97,7 +99,10 @@ def build_service(
                 ad_account_id=destination.ad_account_id,
                 client=client,
                 test=destination.test,
-                bucket=TokenBucket(settings.delivery.rate_limit_per_minute),
+                bucket=buckets.setdefault(
+                    destination.ad_account_id,
+                    TokenBucket(settings.delivery.rate_limit_per_minute),
+                ),
             )
         )
     delivery = settings.delivery

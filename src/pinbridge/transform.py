@@ -135,9 +135,12 @@ class Transformer:
             errors.extend(self._validator.check_time(event.event_time, now=now))
         if errors:
             return TransformResult(ok=False, warnings=warnings, errors=_unique(errors))
+        order_id = custom.order_id if custom is not None else None
+        base_id = event.event_id or derive_event_id(event, names, order_id)
         events = []
-        for name in names:
-            built = self._build(event, name, len(names) > 1, user, custom, extra)
+        for position, name in enumerate(names):
+            event_id = base_id if position == 0 else f"{base_id}:{name}"
+            built = self._build(event, name, event_id, user, custom, extra)
             errors.extend(p for p in self._validator(built, now=now) if p.field != "event_time")
             events.append(built)
         if errors:
@@ -238,15 +241,11 @@ class Transformer:
         self,
         event: InputEvent,
         name: str,
-        fanned_out: bool,
+        event_id: str,
         user: UserData,
         custom: CustomData | None,
         extra: dict[str, Any],
     ) -> ConversionEvent:
-        order_id = custom.order_id if custom is not None else None
-        event_id = event.event_id or derive_event_id(event, name, order_id)
-        if fanned_out:
-            event_id = f"{event_id}:{name}"
         built = ConversionEvent(
             event_name=name,
             action_source=event.action_source or "web",

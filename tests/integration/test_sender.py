@@ -209,3 +209,12 @@ class TestIsolation:
         assert sorted(e["event_id"] for e in rig.received()) == [
             f"e{i}" for i in range(7) if i != 4
         ]
+
+    async def test_expired_at_claim_is_not_sent(self, rig):
+        """An event already past its expiry when claimed becomes a dead letter, unsent."""
+        await rig.accept(payload("old", age=7 * 86400 - 1), payload("new"))
+        rig.clock.now += 5
+        assert await rig.sender.run_once("pin") == 2
+        [letter] = await rig.store.dead_letters()
+        assert letter.event_id == "old" and letter.reason == EXPIRED_REASON
+        assert [e["event_id"] for e in rig.received()] == ["new"]

@@ -81,7 +81,7 @@ def test_config_file_mapping_and_fan_out(tmp_path: Path):
     )
     events = out[0]["events"]
     assert [(e["event_name"], e["event_id"]) for e in events] == [
-        ("signup", "j1:signup"),
+        ("signup", "j1"),
         ("lead", "j1:lead"),
     ]
     assert events[0]["user_data"]["ph"] == [hashlib.sha256(b"442079460958").hexdigest()]

@@ -54,6 +54,7 @@ class TestLoadSettings:
             """
 [server]
 port = 9000
+write_keys = ["wk"]
 [[destinations]]
 name = "shop"
 ad_account_id = "1"
@@ -95,6 +96,13 @@ token = "t2"
             ("[delivery]\nbatch_size = 5000\n", {}, "batch_size"),
             ("[store]\nsynchronous = 'OFF'\n", {}, "synchronous"),
             ("[transform]\nunmapped = 'keep'\n", {}, "unmapped"),
+            ("[store]\nurl = 'mysql://x'\n", {}, "unsupported database URL"),
+            (
+                "[[destinations]]\nname='a'\nad_account_id='1'\ntoken='t'\nevents=['buy']\n",
+                {"PINBRIDGE_WRITE_KEYS": "k"},
+                "'buy' is not a Pinterest event name",
+            ),
+            ("[[destinations]]\nname='a'\nad_account_id='1'\ntoken='t'\n", {}, "write keys"),
             ("[transform.mapping]\n'Order Completed' = 'purchase'\n", {}, "purchase"),
             ("not toml [", {}, "TOML"),
         ],

@@ -95,13 +95,13 @@ class TestEventMapper:
 class TestDeriveEventId:
     def test_checkout_uses_order_id(self):
         """A checkout without an id takes the order id, as the browser tag does."""
-        assert derive_event_id(_track("Order Completed"), "checkout", "o-7") == "o-7"
+        assert derive_event_id(_track("Order Completed"), ("checkout",), "o-7") == "o-7"
 
     def test_deterministic(self):
         """The same event gives the same id; a different event another."""
         a = InputEvent(kind="track", name="X", event_time=5, properties={"a": 1, "b": 2})
         b = InputEvent(kind="track", name="X", event_time=5, properties={"b": 2, "a": 1})
         c = InputEvent(kind="track", name="X", event_time=6, properties={"a": 1, "b": 2})
-        assert derive_event_id(a, "custom", None) == derive_event_id(b, "custom", None)
-        assert derive_event_id(a, "custom", None) != derive_event_id(c, "custom", None)
-        assert len(derive_event_id(a, "custom", None)) == 32
+        assert derive_event_id(a, ("custom",), None) == derive_event_id(b, ("custom",), None)
+        assert derive_event_id(a, ("custom",), None) != derive_event_id(c, ("custom",), None)
+        assert len(derive_event_id(a, ("custom",), None)) == 32

@@ -53,6 +53,17 @@ class TestRedact:
         )
         assert kept["user_data"] == {"em": REDACTED, "ph": [H], "fn": REDACTED}
 
+    def test_device_ids_and_page_names(self):
+        """Advertising ids are redacted; a page call's own name is kept."""
+        kept = redact(
+            {"type": "page", "name": "Home", "context": {"device": {"advertisingId": "AB-1"}}}
+        )
+        assert kept == {
+            "type": "page",
+            "name": "Home",
+            "context": {"device": {"advertisingId": REDACTED}},
+        }
+
     def test_pii_hidden_in_free_text(self):
         """Emails and phone numbers anywhere else are redacted too."""
         kept = redact(

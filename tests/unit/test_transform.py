@@ -87,15 +87,24 @@ class TestTransformer:
         assert (event.custom_data.value, event.custom_data.currency) == ("5", "GBP")
 
     def test_fan_out_gives_each_event_its_own_id(self):
-        """One input mapped to two events gives two ids derived from the input's id."""
+        """One input mapped to two events: the first keeps the input's id, the other derives one."""
         transformer = Transformer(
             TransformOptions(mapping={"Order Completed": ["checkout", "custom"]})
         )
         result = transformer(order(), now=NOW)
         assert [(e.event_name, e.event_id) for e in result.events] == [
-            ("checkout", "m-1:checkout"),
+            ("checkout", "m-1"),
             ("custom", "m-1:custom"),
         ]
+
+    def test_fan_out_without_id_shares_the_order_id(self):
+        """Without an input id, a fanned-out checkout keeps the order id; the other derives it."""
+        transformer = Transformer(
+            TransformOptions(mapping={"Order Completed": ["checkout", "lead"]})
+        )
+        message = order()
+        del message["messageId"]
+        assert [e.event_id for e in transformer(message, now=NOW).events] == ["o-1", "o-1:lead"]
 
     def test_checkout_without_id_uses_order_id(self, transformer):
         """A checkout without messageId or event_id takes its order id as event id."""

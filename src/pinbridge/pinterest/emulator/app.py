@@ -125,9 +125,10 @@ class _EventsEndpoint:
     def _answer(self, request: Request, body: bytes, faults: FaultSettings) -> Response:
         state = self._state
         if faults.error_rate and self._rng.random() < faults.error_rate:
-            if self._rng.choice(faults.error_statuses) == 503:
+            status = self._rng.choice(faults.error_statuses)
+            if status == 503:
                 return _error(503, 4197, _RAMPED_DOWN)
-            return _error(500, 1, "Internal error (injected by the emulator).")
+            return _error(status, 1, "Internal error (injected by the emulator).")
         if state.burst_remaining > 0:
             state.burst_remaining -= 1
             return _error(429, 8, _RATE_LIMITED, **{"Retry-After": str(faults.retry_after_seconds)})

@@ -88,7 +88,8 @@ ORDER BY d.id
 LIMIT :limit;
 
 -- name: replay
--- Dead letters back to the queue, due now, with a fresh attempt count and expiry window.
+-- Dead letters back to the queue, due now, with a fresh attempt count. The expiry stays:
+-- Pinterest refuses events older than 7 days whatever we do.
 UPDATE deliveries SET state = 'queued', attempts = 0, due_at = :now, finished_at = NULL,
     lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state = 'dead';
