@@ -13,6 +13,8 @@ from typing import Literal
 
 import msgspec
 
+from pinbridge.filters import TrafficFilter
+from pinbridge.metrics import Metrics
 from pinbridge.problems import Problem
 from pinbridge.redact import redact
 from pinbridge.store.base import AcceptItem, Store
@@ -20,7 +22,7 @@ from pinbridge.transform import Transformer
 
 __all__ = ["Acceptor", "DestinationRoute", "ItemResult"]
 
-Status = Literal["accepted", "duplicate", "rejected", "ignored"]
+Status = Literal["accepted", "duplicate", "rejected", "ignored", "dropped"]
 
 
 class DestinationRoute(msgspec.Struct, frozen=True):
@@ -36,6 +38,7 @@ class ItemResult(msgspec.Struct, omit_defaults=True):
     index: int
     status: Status
     event_ids: list[str] = []
+    reason: str = ""
     errors: list[Problem] = []
     warnings: list[Problem] = []
 
@@ -48,6 +51,8 @@ class Acceptor:
         store: where accepted events are kept.
         routes: the destinations and their event filters.
         dedup_window: seconds during which the same (event_name, event_id) is a duplicate.
+        traffic_filter: drops bots and events without ads consent (default: both dropped).
+        metrics: where outcomes are counted.
     """
 
     def __init__(
@@ -57,7 +62,11 @@ class Acceptor:
         routes: Sequence[DestinationRoute],
         *,
         dedup_window: float,
+        traffic_filter: TrafficFilter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._filter = traffic_filter or TrafficFilter()
+        self._metrics = metrics or Metrics()
         self._transform = transformer
         self._store = store
         self._routes = tuple(routes)
@@ -80,6 +89,10 @@ class Acceptor:
                 continue
             result = ItemResult(index, "ignored", warnings=outcome.warnings)
             results.append(result)
+            reason = self._filter(message, outcome.events) if outcome.events else None
+            if reason is not None:
+                result.status, result.reason = "dropped", reason
+                continue
             kept = self._encode(redact(message)) if outcome.events else b""
             for event in outcome.events:
                 destinations = tuple(
@@ -106,4 +119,11 @@ class Acceptor:
                 # An input that fans out is accepted when any of its events is new.
                 if answer == "accepted" or result.status != "accepted":
                     result.status = answer
+        self._count(results)
         return results
+
+    def _count(self, results: Sequence[ItemResult]) -> None:
+        for result in results:
+            self._metrics.events.labels(result.status).inc()
+            if result.status == "dropped":
+                self._metrics.dropped.labels(result.reason.split(":", 1)[0]).inc()

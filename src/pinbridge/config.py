@@ -50,13 +50,18 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     write_keys: tuple[str, ...] = ()
     max_body_bytes: int = 512_000
     max_events_per_request: int = 2_500
+    requests_per_minute_per_key: int = 30_000
+    trusted_proxies: tuple[str, ...] = ()
+    drop_bots: bool = True
 
     def __repr__(self) -> str:
         keys = f"<{len(self.write_keys)} write keys>" if self.write_keys else "()"
         return (
             f"ServerSettings(host={self.host!r}, port={self.port!r}, write_keys={keys}, "
             f"max_body_bytes={self.max_body_bytes!r}, "
-            f"max_events_per_request={self.max_events_per_request!r})"
+            f"max_events_per_request={self.max_events_per_request!r}, "
+            f"requests_per_minute_per_key={self.requests_per_minute_per_key!r}, "
+            f"trusted_proxies={self.trusted_proxies!r}, drop_bots={self.drop_bots!r})"
         )
 
 

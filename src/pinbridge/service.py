@@ -28,6 +28,8 @@ from pinbridge.config import (
     Settings,
 )
 from pinbridge.delivery import DestinationRuntime, Sender
+from pinbridge.filters import TrafficFilter
+from pinbridge.metrics import Metrics
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.pinterest.emulator import EmulatorConfig, EmulatorTransport, create_emulator_app
 from pinbridge.ratelimit import TokenBucket
@@ -118,6 +120,7 @@ def build_service(
         rng=random.Random(),
     )
     write_keys = settings.server.write_keys or (DEV_WRITE_KEY,)
+    metrics = Metrics()
     routes: list[BaseRoute] = []
     if with_collector:
         acceptor = Acceptor(
@@ -125,6 +128,8 @@ def build_service(
             store,
             [DestinationRoute(d.name, frozenset(d.events)) for d in destinations],
             dedup_window=settings.store.dedup_window_seconds,
+            traffic_filter=TrafficFilter(drop_bots=settings.server.drop_bots),
+            metrics=metrics,
         )
         collector = Collector(
             acceptor,
@@ -133,6 +138,8 @@ def build_service(
             max_events=settings.server.max_events_per_request,
             on_accept=sender.wake,
             clock=clock,
+            requests_per_minute=settings.server.requests_per_minute_per_key,
+            metrics=metrics,
         )
         routes.extend(collector_routes(collector))
     if emulator is not None:

@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from pinbridge.accept import Acceptor, DestinationRoute
+from pinbridge.metrics import Metrics
 from pinbridge.store import SqliteStore
 from pinbridge.transform import Transformer
 from pinbridge.web.collector import Collector, collector_routes
@@ -38,14 +39,16 @@ def track(**changes):
 
 
 class Harness:
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, requests_per_minute: int = 0) -> None:
         self.store = SqliteStore(tmp_path / "pb.db")
+        self.metrics = Metrics()
         self.woken = 0
         acceptor = Acceptor(
             Transformer(),
             self.store,
             [DestinationRoute("all"), DestinationRoute("leads", frozenset({"lead"}))],
             dedup_window=3600,
+            metrics=self.metrics,
         )
         collector = Collector(
             acceptor,
@@ -54,6 +57,8 @@ class Harness:
             max_events=50,
             on_accept=self.wake,
             clock=lambda: NOW,
+            requests_per_minute=requests_per_minute,
+            metrics=self.metrics,
         )
         app = Starlette(routes=collector_routes(collector))
         self.http = httpx2.AsyncClient(
@@ -227,3 +232,52 @@ class TestPinterestEvents:
         assert stored["user_data"]["em"] == [
             "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
         ]
+
+
+BOT = "Mozilla/5.0 (compatible; Pinterestbot/1.0; +http://www.pinterest.com/bot.html)"
+
+
+class TestUnwantedTraffic:
+    async def test_bot_is_dropped_and_counted(self, h):
+        """A crawler's event is answered dropped, never queued, and counted by reason."""
+        message = track(context={"ip": "1.2.3.4", "userAgent": BOT})
+        response = await h.post("/v1/track", message)
+        assert response.json()["results"] == [
+            {"index": 0, "status": "dropped", "reason": "bot: Pinterestbot"}
+        ]
+        assert await h.queued() == {}
+        metrics = (await h.http.get("/metrics")).text
+        assert 'pinbridge_events_dropped_total{reason="bot"} 1.0' in metrics
+        assert 'pinbridge_events_total{outcome="dropped"} 1.0' in metrics
+
+    async def test_consent_denied_is_dropped(self, h):
+        """Without ads consent an event is kept out of delivery and counted."""
+        message = track()
+        message["context"]["consent"] = {"ads": False}
+        response = await h.post("/v1/track", message)
+        assert response.json()["results"][0]["status"] == "dropped"
+        assert await h.queued() == {}
+        assert 'pinbridge_events_dropped_total{reason="consent"} 1.0' in h.metrics.render().decode()
+
+    async def test_clock_skew_is_corrected(self, h):
+        """A device clock an hour fast is corrected with sentAt, as Segment does."""
+        message = track(timestamp=NOW + 3600 - 5, sentAt=NOW + 3600)
+        await h.post("/v1/batch", {"batch": [message]})
+        [payload] = await h.store.claim("all", owner="t", limit=5, now=NOW, lease_seconds=5)
+        assert msgspec.json.decode(payload.payload)["event_time"] == int(NOW) - 5
+
+
+async def test_requests_per_key_are_limited(tmp_path):
+    """Past the per-key rate the answer is 429 with Retry-After; nothing is lost silently."""
+    h = Harness(tmp_path, requests_per_minute=2)
+    try:
+        statuses = [
+            (await h.post("/v1/track", track(messageId=str(i)))).status_code for i in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        response = await h.post("/v1/track", track(messageId="x"))
+        assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+        assert await h.queued() == {"all": 2}
+    finally:
+        await h.http.aclose()
+        await h.store.aclose()

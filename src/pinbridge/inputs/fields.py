@@ -21,6 +21,7 @@ __all__ = [
     "parse_bool",
     "parse_ip",
     "parse_time",
+    "parse_time_precise",
     "text",
 ]
 
@@ -35,6 +36,11 @@ def parse_time(value: object) -> int:
     Accepts ISO-8601 dates and datetimes (``Z`` or an offset; naive means UTC), and epoch
     seconds or milliseconds as numbers or numeric strings.
     """
+    return math.floor(parse_time_precise(value))
+
+
+def parse_time_precise(value: object) -> float:
+    """Like :func:`parse_time`, keeping fractions of a second."""
     if isinstance(value, bool) or value is None:
         raise ValueError("must be an ISO-8601 time or epoch seconds or milliseconds")
     if isinstance(value, int | float):
@@ -51,16 +57,16 @@ def parse_time(value: object) -> int:
             raise ValueError(f"{value!r} is not an ISO-8601 time or an epoch number") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return math.floor(moment.timestamp())
+        return moment.timestamp()
     raise ValueError("must be an ISO-8601 time or epoch seconds or milliseconds")
 
 
-def _from_epoch(number: float) -> int:
+def _from_epoch(number: float) -> float:
     if not math.isfinite(number) or number < 0:
         raise ValueError("must be a positive, finite epoch time")
     if number > _MILLISECONDS_THRESHOLD:
         number /= 1000
-    return math.floor(number)
+    return number
 
 
 @lru_cache(maxsize=4096)

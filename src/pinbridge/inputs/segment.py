@@ -25,11 +25,12 @@ from pinbridge.inputs.fields import (
     parse_bool,
     parse_ip,
     parse_time,
+    parse_time_precise,
     text,
 )
 from pinbridge.problems import Problem
 
-__all__ = ["SEGMENT_TYPES", "parse_segment"]
+__all__ = ["SEGMENT_TYPES", "correct_clock_skew", "parse_segment"]
 
 SEGMENT_TYPES = frozenset({"track", "page", "screen", "identify", "alias"})
 
@@ -200,3 +201,23 @@ def _action_source(context: dict[str, Any], event: InputEvent, default: str) -> 
             event.action_source = _OS_SOURCES[hint.strip().lower()]
             return
     event.action_source = default
+
+
+def correct_clock_skew(message: dict[str, Any], sent_at: object, received_at: float) -> None:
+    """Correct a client's clock as Segment does: ``timestamp += receivedAt - sentAt``.
+
+    A device whose clock is an hour off stamps both ``timestamp`` and ``sentAt`` an hour
+    off; the difference between when the server received the call and when the client says
+    it sent it is that error. ``sentAt`` is the message's own, else the batch's. Nothing
+    changes when either time is missing or unreadable (the transform reports a bad
+    ``timestamp`` itself).
+    """
+    own = message.get("sentAt")
+    stamp = message.get("timestamp")
+    if stamp is None or (own is None and sent_at is None):
+        return
+    try:
+        skew = received_at - parse_time_precise(own if own is not None else sent_at)
+        message["timestamp"] = parse_time_precise(stamp) + skew
+    except ValueError:
+        return

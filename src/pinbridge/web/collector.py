@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import time
 import zlib
 from collections.abc import Callable, Collection
@@ -34,20 +35,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pinbridge.accept import Acceptor, ItemResult
+from pinbridge.inputs.segment import correct_clock_skew
+from pinbridge.metrics import CONTENT_TYPE_LATEST, Metrics
+from pinbridge.ratelimit import TokenBucket
 
 __all__ = ["Collector", "collector_routes"]
 
 _SINGLE = ("track", "page", "screen", "identify", "alias")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class Collector:
@@ -60,6 +61,9 @@ class Collector:
         max_events: the most events in one request.
         on_accept: called after events were accepted (wakes the sender).
         clock: seconds since the epoch.
+        requests_per_minute: requests allowed per write key and minute (0: no limit);
+            beyond it the answer is 429 with ``Retry-After``, which Segment's SDKs honour.
+        metrics: where requests are counted; ``/metrics`` shows it.
     """
 
     def __init__(
@@ -71,7 +75,12 @@ class Collector:
         max_events: int,
         on_accept: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        requests_per_minute: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._per_minute = requests_per_minute
+        self._buckets: dict[str, TokenBucket] = {}
+        self.metrics = metrics or Metrics()
         self._acceptor = acceptor
         self._keys = frozenset(write_keys)
         self._max_body = max_body_bytes
@@ -87,6 +96,9 @@ class Collector:
     async def healthz(self, request: Request) -> Response:
         return self._json({"status": "ok"})
 
+    async def metrics_text(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     async def single(self, request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[-1]
         try:
@@ -99,7 +111,7 @@ class Collector:
         body.setdefault("type", kind)
         if body.get("type") != kind:
             return self._error(_BadRequest(f"type {body.get('type')!r} sent to /v1/{kind}"))
-        results = await self._accept([body])
+        results = await self._accept([body], None)
         status = 400 if results[0].status == "rejected" else 200
         return self._json(_answer(results), status)
 
@@ -113,7 +125,7 @@ class Collector:
             self._check_count(len(messages))
         except _BadRequest as exc:
             return self._error(exc)
-        return self._json(_answer(await self._accept(messages)))
+        return self._json(_answer(await self._accept(messages, body.get("sentAt"))))
 
     async def pinterest_events(self, request: Request) -> Response:
         try:
@@ -130,10 +142,14 @@ class Collector:
         for message in messages:
             if isinstance(message, dict):
                 message.setdefault("event_name", None)
-        return self._json(_answer(await self._accept(messages)))
+        return self._json(_answer(await self._acceptor.accept(messages, now=self._clock())))
 
-    async def _accept(self, messages: list[Any]) -> list[ItemResult]:
-        results = await self._acceptor.accept(messages, now=self._clock())
+    async def _accept(self, messages: list[Any], sent_at: object) -> list[ItemResult]:
+        now = self._clock()
+        for message in messages:
+            if isinstance(message, dict):
+                correct_clock_skew(message, sent_at, now)
+        results = await self._acceptor.accept(messages, now=now)
         if any(r.status == "accepted" for r in results):
             self._on_accept()
         return results
@@ -148,6 +164,17 @@ class Collector:
             key = body["writeKey"]
         if key not in self._keys:
             raise _BadRequest("unknown or missing write key", 401)
+        if self._per_minute:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(self._per_minute, burst=self._per_minute)
+            wait = bucket.wait_time(self._clock())
+            if wait > 0:
+                raise _BadRequest(
+                    f"more than {self._per_minute} requests per minute for this write key",
+                    429,
+                    retry_after=wait,
+                )
 
     async def _body(self, request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -180,7 +207,10 @@ class Collector:
         return out
 
     def _error(self, exc: _BadRequest) -> Response:
-        return self._json({"success": False, "message": str(exc)}, exc.status)
+        response = self._json({"success": False, "message": str(exc)}, exc.status)
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
 
 
 def _basic_user(header: str) -> str | None:
@@ -205,6 +235,7 @@ def collector_routes(collector: Collector) -> list[Route]:
     """The collector's routes, to mount in the app."""
     routes = [
         Route("/healthz", collector.healthz, methods=["GET"]),
+        Route("/metrics", collector.metrics_text, methods=["GET"]),
         Route("/v1/batch", collector.batch, methods=["POST"]),
         Route("/v1/import", collector.batch, methods=["POST"]),
         Route("/v1/pinterest/events", collector.pinterest_events, methods=["POST"]),

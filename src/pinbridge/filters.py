@@ -1,0 +1,83 @@
+"""Traffic that must not reach Pinterest: bots and crawlers, and users who denied ads consent.
+
+Pure: each check looks at the input event (and the events it became) and returns the reason
+to drop it, or ``None``. Dropped events are answered ``dropped`` with that reason and counted;
+they are never stored.
+
+Bots are recognised by user agent with crawlerdetect's maintained list (Pinterestbot,
+Googlebot, headless browsers and some thousand others); results are cached per user agent,
+since one lookup costs about 0.3 ms and the same agents come back all day.
+
+Consent follows what pb.js sends (``context.consent.ads``) and Segment's consent spec
+(``context.consent.categoryPreferences``, a category named like advertising set to false).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Final
+
+from crawlerdetect import CrawlerDetect
+
+from pinbridge.pinterest.schema import ConversionEvent
+
+__all__ = ["BOT", "CONSENT", "TrafficFilter", "ads_consent_denied", "bot_name"]
+
+BOT: Final = "bot"
+CONSENT: Final = "consent"
+_ADS_CATEGORIES: Final = frozenset({"ads", "advertising", "marketing", "targeting"})
+_detector = CrawlerDetect()
+
+
+@lru_cache(maxsize=16384)
+def bot_name(user_agent: str) -> str | None:
+    """The crawler a user agent belongs to, or ``None`` for a person's browser or app."""
+    if not user_agent or not _detector.isCrawler(user_agent):
+        return None
+    return str(_detector.getMatches() or "crawler")
+
+
+def ads_consent_denied(message: object) -> bool:
+    """Whether the input event says the user refused advertising."""
+    if not isinstance(message, dict):
+        return False
+    context = message.get("context")
+    consent = context.get("consent") if isinstance(context, dict) else None
+    if not isinstance(consent, dict):
+        return False
+    if consent.get("ads") is False:
+        return True
+    preferences: Any = consent.get("categoryPreferences")
+    if isinstance(preferences, dict):
+        return any(
+            str(k).strip().lower() in _ADS_CATEGORIES and v is False for k, v in preferences.items()
+        )
+    return False
+
+
+class TrafficFilter:
+    """Decides whether an accepted event is dropped before delivery, and why.
+
+    Args:
+        drop_bots: drop events whose user agent is a crawler's.
+        honour_consent: drop events whose user refused ads consent.
+    """
+
+    __slots__ = ("_bots", "_consent")
+
+    def __init__(self, *, drop_bots: bool = True, honour_consent: bool = True) -> None:
+        self._bots = drop_bots
+        self._consent = honour_consent
+
+    def __call__(self, message: object, events: Sequence[ConversionEvent]) -> str | None:
+        """The reason to drop (``bot: <name>`` or ``consent``), or ``None`` to send."""
+        if self._consent and ads_consent_denied(message):
+            return CONSENT
+        if self._bots:
+            for event in events:
+                agent = event.user_data.client_user_agent
+                name = bot_name(agent) if isinstance(agent, str) else None
+                if name is not None:
+                    return f"{BOT}: {name}"
+        return None
