@@ -8,21 +8,29 @@ a ``duplicate``, ``rejected`` (with field-level errors), or ``ignored`` (nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import msgspec
 
 from pinbridge.filters import TrafficFilter
 from pinbridge.metrics import Metrics
+from pinbridge.pinterest.schema import ConversionEvent
 from pinbridge.problems import Problem
 from pinbridge.redact import redact
-from pinbridge.store.base import AcceptItem, Store
+from pinbridge.store.base import IdentityPolicy, PendingEvent, PendingInput, Store
 from pinbridge.transform import Transformer
+from pinbridge.validate import IDENTIFIER_RULE
 
 __all__ = ["Acceptor", "DestinationRoute", "ItemResult"]
 
 Status = Literal["accepted", "duplicate", "rejected", "ignored", "dropped"]
+
+
+_UNMATCHED = Problem(
+    "user_data",
+    f"{IDENTIFIER_RULE}; no earlier sighting of this person supplies one",
+)
 
 
 class DestinationRoute(msgspec.Struct, frozen=True):
@@ -53,6 +61,7 @@ class Acceptor:
         dedup_window: seconds during which the same (event_name, event_id) is a duplicate.
         traffic_filter: drops bots and events without ads consent (default: both dropped).
         metrics: where outcomes are counted.
+        identity: how people are stitched and events enriched (``None``: not at all).
     """
 
     def __init__(
@@ -64,7 +73,9 @@ class Acceptor:
         dedup_window: float,
         traffic_filter: TrafficFilter | None = None,
         metrics: Metrics | None = None,
+        identity: IdentityPolicy | None = None,
     ) -> None:
+        self._identity = identity
         self._filter = traffic_filter or TrafficFilter()
         self._metrics = metrics or Metrics()
         self._transform = transformer
@@ -78,8 +89,8 @@ class Acceptor:
     ) -> list[ItemResult]:
         """Accept a batch; one result per message, in order. Durable when it returns."""
         results: list[ItemResult] = []
-        items: list[AcceptItem] = []
-        owners: list[int] = []
+        pending: list[PendingInput] = []
+        owners: list[ItemResult] = []
         for index, message in enumerate(messages):
             outcome = self._transform(message, now=int(now), default_source=default_source)
             if not outcome.ok:
@@ -90,37 +101,46 @@ class Acceptor:
             result = ItemResult(index, "ignored", warnings=outcome.warnings)
             results.append(result)
             reason = self._filter(message, outcome.events) if outcome.events else None
-            if reason is not None:
+            if reason is not None:  # nothing of it is kept, not even its identity
                 result.status, result.reason = "dropped", reason
                 continue
-            kept = self._encode(redact(message)) if outcome.events else b""
-            for event in outcome.events:
-                destinations = tuple(
-                    r.name for r in self._routes if not r.events or event.event_name in r.events
-                )
-                if not destinations:
-                    continue
-                result.event_ids.append(event.event_id)
-                items.append(
-                    AcceptItem(
-                        event_id=event.event_id,
-                        event_name=event.event_name,
-                        event_time=event.event_time,
-                        payload=self._encode(event),
-                        input=kept,
-                        destinations=destinations,
-                    )
-                )
-                owners.append(index)
-        if items:
-            answers = await self._store.accept(items, now=now, dedup_window=self._window)
-            for owner, answer in zip(owners, answers, strict=True):
-                result = results[owner]
-                # An input that fans out is accepted when any of its events is new.
-                if answer == "accepted" or result.status != "accepted":
-                    result.status = answer
+            events = tuple(self._pending(outcome.events, outcome.needs_identifier))
+            if not events and (outcome.identity is None or self._identity is None):
+                continue
+            result.event_ids = [e.event_id for e in events]
+            kept = self._encode(redact(message)) if events else b""
+            pending.append(PendingInput(input=kept, events=events, identity=outcome.identity))
+            owners.append(result)
+        if pending:
+            answers = await self._store.accept(
+                pending, now=now, dedup_window=self._window, identity=self._identity
+            )
+            for result, answer in zip(owners, answers, strict=True):
+                if "unmatched" in answer:
+                    result.status, result.event_ids = "rejected", []
+                    result.errors = [_UNMATCHED]
+                elif answer:
+                    # An input that fans out is accepted when any of its events is new.
+                    result.status = "accepted" if "accepted" in answer else "duplicate"
         self._count(results)
         return results
+
+    def _pending(
+        self, events: Sequence[ConversionEvent], needs_identifier: bool
+    ) -> Iterator[PendingEvent]:
+        for event in events:
+            destinations = tuple(
+                r.name for r in self._routes if not r.events or event.event_name in r.events
+            )
+            if destinations:
+                yield PendingEvent(
+                    event_id=event.event_id,
+                    event_name=event.event_name,
+                    event_time=event.event_time,
+                    payload=self._encode(event),
+                    destinations=destinations,
+                    needs_identifier=needs_identifier,
+                )
 
     def _count(self, results: Sequence[ItemResult]) -> None:
         for result in results:

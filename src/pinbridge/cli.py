@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,11 +22,21 @@ from rich.table import Table
 from pinbridge import __version__
 from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings
 from pinbridge.errors import ConfigError
+from pinbridge.identity import CLICK_WINDOW_DAYS, person_keys
+from pinbridge.importer import IMPORT_DEDUP_WINDOW, ImportSummary, count_rows, import_rows
 from pinbridge.inputs.fields import parse_time
+from pinbridge.offline import ColumnMap
 from pinbridge.pinterest.emulator_cli import emulator
 from pinbridge.problems import Problem
-from pinbridge.service import EMULATOR_MOUNT, Service, build_service, effective_destinations
-from pinbridge.store import DestinationStats, open_store
+from pinbridge.report import AttributionRow, attribute
+from pinbridge.service import (
+    EMULATOR_MOUNT,
+    Service,
+    build_acceptor,
+    build_service,
+    effective_destinations,
+)
+from pinbridge.store import DestinationStats, ForgetReport, open_store
 from pinbridge.transform import Transformer, TransformResult
 
 __all__ = ["main"]
@@ -300,3 +311,206 @@ def configure_logging() -> None:
 
 
 main.add_command(emulator)
+
+
+@main.command("import")
+@_config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "jsonl"]),
+    default=None,
+    help="File format (default: from the extension).",
+)
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Which column holds a field, e.g. --map email=Email --map value=Total.",
+)
+@click.option(
+    "--event",
+    "default_event",
+    default="Order Completed",
+    show_default=True,
+    help="Input event name for rows without an event column.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the per-row report (default: FILE.report.csv).",
+)
+def import_(
+    config_path: Path | None,
+    file: Path,
+    file_format: str | None,
+    mappings: tuple[str, ...],
+    default_event: str,
+    report: Path | None,
+) -> None:
+    """Import offline conversions (CRM, point of sale) from a CSV or JSON Lines FILE."""
+    settings = _settings(config_path)
+    file_format = file_format or (
+        "jsonl" if file.suffix.lower() in (".jsonl", ".ndjson") else "csv"
+    )
+    try:
+        columns = ColumnMap(dict(_pair(m) for m in mappings))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--map") from None
+    report = report or file.with_name(file.name + ".report.csv")
+    summary = asyncio.run(_import(settings, file, file_format, columns, default_event, report))
+    click.echo(
+        f"{summary.rows:,} rows: {summary.accepted:,} accepted, {summary.duplicate:,} already "
+        f"imported, {summary.rejected:,} rejected, {summary.dropped:,} dropped; "
+        f"report: {report}"
+    )
+    if summary.accepted:
+        click.echo("Accepted events are delivered by `pinbridge run` (or a worker).")
+
+
+def _pair(mapping: str) -> tuple[str, str]:
+    field, sep, column = mapping.partition("=")
+    if not sep or not field.strip() or not column.strip():
+        raise click.BadParameter(f"{mapping!r} is not FIELD=COLUMN", param_hint="--map")
+    return field.strip(), column.strip()
+
+
+async def _import(
+    settings: Settings,
+    file: Path,
+    file_format: str,
+    columns: ColumnMap,
+    default_event: str,
+    report_path: Path,
+) -> ImportSummary:
+    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    try:
+        acceptor = build_acceptor(settings, store, dedup_window=IMPORT_DEDUP_WINDOW)
+        total = count_rows(file, file_format)
+        with (
+            file.open(encoding="utf-8", newline="") as stream,
+            report_path.open("w", encoding="utf-8", newline="") as report,
+            Progress(console=Console(stderr=True)) as progress,
+        ):
+            task = progress.add_task("importing", total=total)
+            return await import_rows(
+                stream,
+                file_format=file_format,
+                columns=columns,
+                acceptor=acceptor,
+                report=report,
+                now=time.time,
+                default_event=default_event,
+                progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        await store.aclose()
+
+
+@main.command()
+@_config_option
+@click.option("--email", "emails", multiple=True, help="The person's email address.")
+@click.option("--phone", "phones", multiple=True, help="The person's phone number.")
+@click.option("--user-id", "user_ids", multiple=True, help="The person's user id in your shop.")
+@click.option("--anonymous-id", "anonymous_ids", multiple=True, help="An anonymous id of theirs.")
+def forget(
+    config_path: Path | None,
+    emails: tuple[str, ...],
+    phones: tuple[str, ...],
+    user_ids: tuple[str, ...],
+    anonymous_ids: tuple[str, ...],
+) -> None:
+    """Remove a person: identifiers, clicks, and every event of theirs (sent or not)."""
+    if not (emails or phones or user_ids or anonymous_ids):
+        raise click.UsageError("name the person: --email, --phone, --user-id or --anonymous-id")
+    settings = _settings(config_path)
+    keys, needles = person_keys(
+        settings.transform.default_region,
+        emails=emails,
+        phones=phones,
+        user_ids=user_ids,
+        anonymous_ids=anonymous_ids,
+    )
+    report = asyncio.run(_forget(settings, keys, needles))
+    click.echo(
+        f"Removed {report.persons} person(s), {report.identifiers} identifier(s), "
+        f"{report.clicks} click(s) and {report.events} event(s), "
+        f"{report.undelivered} of them not yet delivered."
+    )
+
+
+async def _forget(settings: Settings, keys: list[str], needles: list[str]) -> ForgetReport:
+    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    try:
+        return await store.forget(keys, needles)
+    finally:
+        await store.aclose()
+
+
+@main.group()
+def report() -> None:
+    """Reports over what pinbridge has accepted."""
+
+
+@report.command()
+@_config_option
+@click.option(
+    "--window",
+    default="30d",
+    show_default=True,
+    help="Click attribution window (1d, 7d, 14d or 30d).",
+)
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    help="Conversions accepted since TIME (ISO-8601, or 2h, 7d).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for the dashboard, scripts).")
+def attribution(config_path: Path | None, window: str, since: str, as_json: bool) -> None:
+    """Conversions and their value per campaign, by last Pinterest click."""
+    settings = _settings(config_path)
+    now = time.time()
+    try:
+        window_seconds = now - _parse_since(window, now=now)
+        since_time = _parse_since(since, now=now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if round(window_seconds / 86400) not in CLICK_WINDOW_DAYS:
+        raise click.BadParameter("use 1d, 7d, 14d or 30d", param_hint="--window")
+    rows = asyncio.run(_attribution(settings, since_time, window_seconds, quiet=as_json))
+    if as_json:
+        click.echo(msgspec.json.encode(rows).decode())
+        return
+    table = Table(title=f"Conversions by campaign (last click within {window})")
+    for column in ("campaign", "event", "conversions", "value", "currency", "click → conversion"):
+        table.add_column(column, justify="right" if column in ("conversions", "value") else "left")
+    for row in rows:
+        delays = ", ".join(f"{k}: {v}" for k, v in sorted(row.by_delay.items()))
+        table.add_row(
+            row.campaign, row.event_name, f"{row.conversions:,}", row.value, row.currency, delays
+        )
+    Console().print(table if rows else "No conversions in that period.")
+
+
+async def _attribution(
+    settings: Settings, since: float, window: float, *, quiet: bool
+) -> list[AttributionRow]:
+    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    try:
+        rows = await store.attribution_rows(since=since, window=window)
+    finally:
+        await store.aclose()
+    with Progress(console=Console(stderr=True), disable=quiet, transient=True) as progress:
+        task = progress.add_task("attributing", total=len(rows))
+
+        def counted() -> Iterator[tuple[Any, ...]]:
+            for number, row in enumerate(rows, start=1):
+                if number % 1000 == 0:
+                    progress.advance(task, 1000)
+                yield row
+
+        return attribute(counted())

@@ -8,6 +8,7 @@ typo never silently falls back to a default. Every key is documented in
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from pinbridge.errors import ConfigError
+from pinbridge.identity import CLICK_WINDOW_DAYS, DEFAULT_MAX_PER_KIND
 from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
 from pinbridge.transform import Transformer, TransformOptions
 
@@ -26,6 +28,7 @@ __all__ = [
     "EMULATOR_DESTINATION",
     "DeliverySettings",
     "Destination",
+    "IdentitySettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -40,6 +43,7 @@ DEV_WRITE_KEY = "dev-write-key"
 EMULATOR_DESTINATION = "emulator"
 EMULATOR_AD_ACCOUNT = "549755885175"
 _ACCOUNT = re.compile(r"\d{1,18}")
+_ORIGIN = re.compile(r"https?://[^/?#\s]+", re.IGNORECASE)
 
 
 class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -53,6 +57,8 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     requests_per_minute_per_key: int = 30_000
     trusted_proxies: tuple[str, ...] = ()
     drop_bots: bool = True
+    #: write key → site origins allowed to send with it from a browser (``/v1/collect``).
+    cors_origins: dict[str, tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         keys = f"<{len(self.write_keys)} write keys>" if self.write_keys else "()"
@@ -61,7 +67,8 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             f"max_body_bytes={self.max_body_bytes!r}, "
             f"max_events_per_request={self.max_events_per_request!r}, "
             f"requests_per_minute_per_key={self.requests_per_minute_per_key!r}, "
-            f"trusted_proxies={self.trusted_proxies!r}, drop_bots={self.drop_bots!r})"
+            f"trusted_proxies={self.trusted_proxies!r}, drop_bots={self.drop_bots!r}, "
+            f"cors_origins=<{len(self.cors_origins)} write keys>)"
         )
 
 
@@ -86,6 +93,23 @@ class DeliverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     timeout_seconds: float = 30.0
 
 
+class IdentitySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[identity]``: stitching people and enriching their events.
+
+    ``ignore_*`` list identifiers never used to stitch (a shop's test account, a kiosk);
+    ``max_per_kind`` overrides the merge guard's limits (see ``pinbridge.identity``).
+    """
+
+    enabled: bool = True
+    enhanced_match: bool = True
+    retention_days: int = 90
+    ignore_emails: tuple[str, ...] = ()
+    ignore_phones: tuple[str, ...] = ()
+    ignore_user_ids: tuple[str, ...] = ()
+    ignore_anonymous_ids: tuple[str, ...] = ()
+    max_per_kind: dict[str, int] = {}
+
+
 class Destination(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[[destinations]]``: one Pinterest ad account.
 
@@ -100,6 +124,7 @@ class Destination(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     api_base: str = API_BASE
     test: bool = False
     events: tuple[str, ...] = ()
+    click_window_days: int = 30
 
     def __repr__(self) -> str:
         return (
@@ -123,6 +148,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     store: StoreSettings = StoreSettings()
     delivery: DeliverySettings = DeliverySettings()
     transform: TransformOptions = TransformOptions()
+    identity: IdentitySettings = IdentitySettings()
     destinations: tuple[Destination, ...] = ()
     embedded_emulator: bool = False
 
@@ -219,6 +245,18 @@ def _check(settings: Settings) -> None:
                 f"destination {destination.name!r} has no token: set token, token_env or "
                 "PINTEREST_ACCESS_TOKEN"
             )
+    for destination in settings.destinations:
+        if destination.click_window_days not in CLICK_WINDOW_DAYS:
+            raise ConfigError(
+                f"destination {destination.name!r}: click_window_days must be one of "
+                f"{', '.join(map(str, CLICK_WINDOW_DAYS))} (Pinterest's windows)"
+            )
+    unknown_kinds = set(settings.identity.max_per_kind) - set(DEFAULT_MAX_PER_KIND)
+    if unknown_kinds:
+        raise ConfigError(
+            f"identity.max_per_kind: unknown kind {sorted(unknown_kinds)[0]!r}; "
+            f"use {', '.join(DEFAULT_MAX_PER_KIND)}"
+        )
     known = EVENT_NAMES | settings.transform.advertiser_event_names
     for destination in settings.destinations:
         unknown = sorted(set(destination.events) - known)
@@ -231,6 +269,7 @@ def _check(settings: Settings) -> None:
             "write keys are required when sending to Pinterest: set PINBRIDGE_WRITE_KEYS or "
             "[server] write_keys (the development key works only with the embedded emulator)"
         )
+    _check_server(settings.server)
     if not settings.store.url.startswith(("sqlite:///", "memory:")):
         raise ConfigError(
             f"store.url: unsupported database URL {settings.store.url.split(':', 1)[0]!r}; "
@@ -247,3 +286,17 @@ def _check(settings: Settings) -> None:
         Transformer(options)
     except ValueError as exc:
         raise ConfigError(f"transform: {exc}") from exc
+
+
+def _check_server(server: ServerSettings) -> None:
+    for cidr in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies: {cidr!r} is not a network") from None
+    for origins in server.cors_origins.values():
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin.strip().rstrip("/")):
+                raise ConfigError(
+                    f"server.cors_origins: {origin!r} is not an origin (https://host[:port])"
+                )

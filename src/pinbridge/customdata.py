@@ -25,11 +25,19 @@ from typing import Any
 
 import msgspec
 import pycountry
+from msgspec import UNSET
 
 from pinbridge.pinterest.schema import Content, CustomData
 from pinbridge.problems import Problem, problem_from_validation
+from pinbridge.redact import looks_personal
 
-__all__ = ["custom_data_from_native", "custom_data_from_segment", "parse_currency", "parse_money"]
+__all__ = [
+    "custom_data_from_native",
+    "custom_data_from_segment",
+    "parse_currency",
+    "parse_money",
+    "scrub_personal",
+]
 
 _MONEY_KEYS = ("revenue", "total", "value")
 _PLAIN_DECIMAL = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?")
@@ -211,6 +219,47 @@ def custom_data_from_native(custom: dict[str, Any]) -> tuple[CustomData | None, 
         errors.append(problem_from_validation(exc, "custom_data"))
         return None, errors
     return (None if data == _EMPTY else data), errors
+
+
+_TEXT_FIELDS = (
+    "content_name",
+    "content_category",
+    "content_brand",
+    "search_string",
+    "order_id",
+)
+_ITEM_TEXT_FIELDS = ("id", "item_name", "item_category", "item_brand")
+
+
+def scrub_personal(data: CustomData) -> list[Problem]:
+    """Remove text that looks like an email or a phone number from ``custom_data``.
+
+    Pinterest forbids personal data outside ``user_data``, where it is hashed; a product named
+    after a customer's email must not leak it in clear. Returns one warning per removal,
+    without the value.
+    """
+    warnings = []
+    for field in _TEXT_FIELDS:
+        value = getattr(data, field)
+        if isinstance(value, str) and looks_personal(value):
+            setattr(data, field, None)
+            warnings.append(Problem(f"custom_data.{field}", _PERSONAL))
+    if data.content_ids is not UNSET:
+        kept = [i for i in data.content_ids if not looks_personal(i)]
+        if len(kept) != len(data.content_ids):
+            data.content_ids = kept
+            warnings.append(Problem("custom_data.content_ids", _PERSONAL))
+    if data.contents is not UNSET:
+        for index, item in enumerate(data.contents):
+            for field in _ITEM_TEXT_FIELDS:
+                value = getattr(item, field)
+                if isinstance(value, str) and looks_personal(value):
+                    setattr(item, field, UNSET)
+                    warnings.append(Problem(f"custom_data.contents[{index}].{field}", _PERSONAL))
+    return warnings
+
+
+_PERSONAL = "looks like an email or phone number; left out (personal data goes in user_data)"
 
 
 def _native_content(item: object, index: int, errors: list[Problem]) -> object:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -29,15 +29,26 @@ from pinbridge.config import (
 )
 from pinbridge.delivery import DestinationRuntime, Sender
 from pinbridge.filters import TrafficFilter
+from pinbridge.identity import DEFAULT_MAX_PER_KIND
 from pinbridge.metrics import Metrics
+from pinbridge.normalize import Normalizer
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.pinterest.emulator import EmulatorConfig, EmulatorTransport, create_emulator_app
 from pinbridge.ratelimit import TokenBucket
-from pinbridge.store import Store, open_store
+from pinbridge.signals import identifier_key
+from pinbridge.store import IdentityPolicy, Store, open_store
 from pinbridge.transform import Transformer
+from pinbridge.web.browser import BrowserCollector, CorsPolicy, browser_routes, tag_event_map
 from pinbridge.web.collector import Collector, collector_routes
+from pinbridge.web.proxies import TrustedProxies
 
-__all__ = ["EMULATOR_MOUNT", "Service", "build_service", "effective_destinations"]
+__all__ = [
+    "EMULATOR_MOUNT",
+    "Service",
+    "build_acceptor",
+    "build_service",
+    "effective_destinations",
+]
 
 EMULATOR_MOUNT = "/emulator"
 _EMULATOR_TOKEN = "embedded-emulator"
@@ -123,14 +134,7 @@ def build_service(
     metrics = Metrics()
     routes: list[BaseRoute] = []
     if with_collector:
-        acceptor = Acceptor(
-            Transformer(settings.transform),
-            store,
-            [DestinationRoute(d.name, frozenset(d.events)) for d in destinations],
-            dedup_window=settings.store.dedup_window_seconds,
-            traffic_filter=TrafficFilter(drop_bots=settings.server.drop_bots),
-            metrics=metrics,
-        )
+        acceptor = build_acceptor(settings, store, metrics=metrics)
         collector = Collector(
             acceptor,
             write_keys=write_keys,
@@ -142,6 +146,7 @@ def build_service(
             metrics=metrics,
         )
         routes.extend(collector_routes(collector))
+        routes.extend(browser_routes(_browser(settings, collector)))
     if emulator is not None:
         routes.append(Mount(EMULATOR_MOUNT, app=emulator))
     service = Service(settings, store, sender, Starlette(), write_keys, emulator, clients)
@@ -149,6 +154,59 @@ def build_service(
         routes=routes, lifespan=lambda app: _lifespan(service, with_sender, clock)
     )
     return service
+
+
+def build_acceptor(
+    settings: Settings,
+    store: Store,
+    *,
+    metrics: Metrics | None = None,
+    dedup_window: float | None = None,
+) -> Acceptor:
+    """The accept path for these settings (the collector's, or an import's)."""
+    destinations = effective_destinations(settings)
+    identity = identity_policy(settings, destinations)
+    return Acceptor(
+        Transformer(settings.transform, defer_identifier_rule=identity is not None),
+        store,
+        [DestinationRoute(d.name, frozenset(d.events)) for d in destinations],
+        dedup_window=dedup_window or settings.store.dedup_window_seconds,
+        traffic_filter=TrafficFilter(drop_bots=settings.server.drop_bots),
+        metrics=metrics,
+        identity=identity,
+    )
+
+
+def identity_policy(
+    settings: Settings, destinations: Sequence[Destination]
+) -> IdentityPolicy | None:
+    """The accept path's identity policy, or ``None`` when identity is switched off."""
+    identity = settings.identity
+    if not identity.enabled:
+        return None
+    normalizer = Normalizer(default_region=settings.transform.default_region, cache_size=0)
+    ignore = {identifier_key("uid", v) for v in identity.ignore_user_ids}
+    ignore |= {identifier_key("aid", v) for v in identity.ignore_anonymous_ids}
+    for kind, values in (("em", identity.ignore_emails), ("ph", identity.ignore_phones)):
+        digests, _ = normalizer.hash_values(kind, values)
+        ignore |= {identifier_key(kind, d) for d in digests}
+    return IdentityPolicy(
+        click_windows={d.name: d.click_window_days * 86400.0 for d in destinations},
+        ignore=frozenset(ignore),
+        max_per_kind={**DEFAULT_MAX_PER_KIND, **identity.max_per_kind},
+        enhanced_match=identity.enhanced_match,
+    )
+
+
+def _browser(settings: Settings, collector: Collector) -> BrowserCollector:
+    """pb.js and its endpoint; the development key takes any origin (local testing)."""
+    server = settings.server
+    return BrowserCollector(
+        collector,
+        cors=CorsPolicy(server.cors_origins, () if server.write_keys else (DEV_WRITE_KEY,)),
+        trusted_proxies=TrustedProxies(server.trusted_proxies),
+        event_map=tag_event_map(settings.transform),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -172,7 +230,9 @@ async def _lifespan(
 
 async def _prune(service: Service, stop: asyncio.Event, clock: Callable[[], float]) -> None:
     window = service.settings.store.dedup_window_seconds
+    identity = service.settings.identity
+    retention = identity.retention_days * 86400.0 if identity.enabled else None
     while not stop.is_set():
-        await service.store.prune(now=clock(), dedup_window=window)
+        await service.store.prune(now=clock(), dedup_window=window, identity_retention=retention)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), _PRUNE_EVERY)

@@ -14,10 +14,15 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from pinbridge.customdata import custom_data_from_native, custom_data_from_segment, parse_money
+from pinbridge.customdata import (
+    custom_data_from_native,
+    custom_data_from_segment,
+    parse_money,
+    scrub_personal,
+)
 from pinbridge.inputs import InputEvent, parse_input
 from pinbridge.mapping import EventMapper, derive_event_id
-from pinbridge.normalize import DEFAULT_REGION, Normalizer
+from pinbridge.normalize import DEFAULT_REGION, NormalizationError, Normalizer, normalize
 from pinbridge.pinterest.schema import (
     MAX_EVENT_AGE_SECONDS,
     AppInfo,
@@ -27,10 +32,12 @@ from pinbridge.pinterest.schema import (
     UserData,
 )
 from pinbridge.problems import Problem, problem_from_validation
-from pinbridge.validate import DEFAULT_FUTURE_SKEW_SECONDS, EventValidator
+from pinbridge.signals import PROFILE_FIELDS, IdentitySignals, identifier_key
+from pinbridge.validate import DEFAULT_FUTURE_SKEW_SECONDS, IDENTIFIER_RULE, EventValidator
 
 __all__ = ["IDENTITY_CACHE_SIZE", "TransformOptions", "TransformResult", "Transformer"]
 
+_IDENTIFIER_PROBLEM = Problem("user_data", IDENTIFIER_RULE)
 #: People whose hashed identifiers are kept, per Transformer.
 IDENTITY_CACHE_SIZE = 32768
 _IdentityKey = tuple[tuple[str, tuple[object, ...]], ...]
@@ -66,6 +73,10 @@ class TransformOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
             carry no value (off by default; each use adds a warning).
         max_event_age_seconds / future_skew_seconds: the accepted time window.
         partner_name: Pinterest's ``partner_name`` (``ss-<partner>``), when set.
+        ldp_regions: where Limited Data Processing applies by rule: ``US-CA`` (country and
+            state) or ``BR`` (a whole country); matched on the event's address.
+        ldp_requires_opt_out: apply the rule only to people who opted out of the sale of
+            their data (``opt_out_of_sale`` in the context, properties or traits).
     """
 
     default_region: str = DEFAULT_REGION
@@ -77,6 +88,8 @@ class TransformOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     max_event_age_seconds: int = MAX_EVENT_AGE_SECONDS
     future_skew_seconds: int = DEFAULT_FUTURE_SKEW_SECONDS
     partner_name: str | None = None
+    ldp_regions: tuple[str, ...] = ()
+    ldp_requires_opt_out: bool = True
 
 
 class TransformResult(msgspec.Struct):
@@ -86,17 +99,30 @@ class TransformResult(msgspec.Struct):
     events: list[ConversionEvent] = []
     warnings: list[Problem] = []
     errors: list[Problem] = []
+    identity: IdentitySignals | None = None
+    needs_identifier: bool = False
 
 
 class Transformer:
     """Turns input events into validated Pinterest events. Configure once, call per event."""
 
-    __slots__ = ("_hash_identity", "_mapper", "_normalizer", "_options", "_validator")
+    __slots__ = ("_defer", "_hash_identity", "_mapper", "_normalizer", "_options", "_validator")
 
     def __init__(
-        self, options: TransformOptions | None = None, *, cache_size: int = IDENTITY_CACHE_SIZE
+        self,
+        options: TransformOptions | None = None,
+        *,
+        cache_size: int = IDENTITY_CACHE_SIZE,
+        defer_identifier_rule: bool = False,
     ) -> None:
-        """``cache_size`` bounds both caches (people, and single values); 0 disables them."""
+        """``cache_size`` bounds both caches (people, and single values); 0 disables them.
+
+        With ``defer_identifier_rule``, an event that lacks only Pinterest's identifier (em,
+        hashed_maids, or IP and user agent) but names its person is let through with
+        ``needs_identifier``: the accept path may find the identifier in the person's history,
+        and refuses the event when it cannot.
+        """
+        self._defer = defer_identifier_rule
         options = options or TransformOptions()
         if options.checkout_default_value is not None:
             parse_money(options.checkout_default_value)
@@ -123,11 +149,15 @@ class Transformer:
         """Transform an already parsed input event."""
         errors, warnings = list(event.errors), list(event.warnings)
         if event.kind in ("identify", "alias") and not errors:
-            return TransformResult(ok=True, warnings=warnings)
+            user = self._user_data(event, warnings)
+            identity = identity_signals(event, user, now=now)
+            return TransformResult(ok=True, warnings=_unique(warnings), identity=identity)
         names = self._mapper.names_for(event)
         if not names and not errors:
             warnings.append(Problem("event", f"{event.name!r} has no mapping and unmapped = drop"))
             return TransformResult(ok=True, warnings=warnings)
+        if not event.limited_data_processing and self._ldp_by_rule(event):
+            event.limited_data_processing = True
         user = self._user_data(event, warnings)
         custom = self._custom_data(event, names, errors, warnings)
         extra = self._passthrough(event, errors, warnings)
@@ -137,15 +167,27 @@ class Transformer:
             return TransformResult(ok=False, warnings=warnings, errors=_unique(errors))
         order_id = custom.order_id if custom is not None else None
         base_id = event.event_id or derive_event_id(event, names, order_id)
+        identity = identity_signals(event, user, now=now)
         events = []
         for position, name in enumerate(names):
             event_id = base_id if position == 0 else f"{base_id}:{name}"
             built = self._build(event, name, event_id, user, custom, extra)
             errors.extend(p for p in self._validator(built, now=now) if p.field != "event_time")
             events.append(built)
+        needs_identifier = False
+        if self._defer and identity is not None and _IDENTIFIER_PROBLEM in errors:
+            # The person's history may supply the identifier; the store decides.
+            errors = [p for p in errors if p != _IDENTIFIER_PROBLEM]
+            needs_identifier = True
         if errors:
             return TransformResult(ok=False, warnings=warnings, errors=_unique(errors))
-        return TransformResult(ok=True, events=events, warnings=_unique(warnings))
+        return TransformResult(
+            ok=True,
+            events=events,
+            warnings=_unique(warnings),
+            identity=identity,
+            needs_identifier=needs_identifier,
+        )
 
     def _user_data(self, event: InputEvent, warnings: list[Problem]) -> UserData:
         key = tuple((field, tuple(raw)) for field, raw in event.identifiers.items())
@@ -169,6 +211,20 @@ class Transformer:
                 Problem("user_data", "Limited Data Processing needs the state (st) and country")
             )
         return user
+
+    def _ldp_by_rule(self, event: InputEvent) -> bool:
+        """Whether a configured region makes this event Limited Data Processing."""
+        options = self._options
+        if not options.ldp_regions or (
+            options.ldp_requires_opt_out and not event.opted_out_of_sale
+        ):
+            return False
+        country = _first_code("country", event.identifiers.get("country"), options.default_region)
+        state = _first_code("st", event.identifiers.get("st"), options.default_region)
+        regions = {r.upper() for r in options.ldp_regions}
+        return bool(country) and (
+            country.upper() in regions or f"{country}-{state}".upper() in regions
+        )
 
     def _hash_identifiers(self, key: _IdentityKey) -> _HashedIdentity:
         """Digests and warnings for one person's raw identifiers.
@@ -199,6 +255,8 @@ class Transformer:
                 event.properties, page_category=event.page_category
             )
         errors.extend(problems)
+        if custom is not None:
+            warnings.extend(scrub_personal(custom))
         options = self._options
         default_value = options.checkout_default_value
         if "checkout" in names and default_value and (custom is None or custom.value is None):
@@ -263,6 +321,50 @@ class Transformer:
         for key, value in extra.items():
             setattr(built, key, value)
         return built
+
+
+def _first_code(field: str, values: list[object] | None, region: str) -> str:
+    """The normalized code of the first usable raw value (``us``, ``ca``), or ``""``."""
+    for value in values or ():
+        if isinstance(value, str):
+            try:
+                return normalize(field, value, default_region=region)
+            except NormalizationError:
+                continue
+    return ""
+
+
+def identity_signals(event: InputEvent, user: UserData, *, now: int) -> IdentitySignals | None:
+    """What an input tells about its person: identifiers, digests, click, IP, user agent."""
+    keys: list[str] = []
+    for previous in (event.previous_id,):
+        if previous:
+            keys += [identifier_key("uid", previous), identifier_key("aid", previous)]
+    if event.user_id:
+        keys.append(identifier_key("uid", event.user_id))
+    for kind, field in (
+        ("em", "em"),
+        ("ph", "ph"),
+        ("xid", "external_id"),
+        ("maid", "hashed_maids"),
+    ):
+        digests = getattr(user, field)
+        if digests is not UNSET:
+            keys += [identifier_key(kind, d) for d in digests]
+    if event.anonymous_id:
+        keys.append(identifier_key("aid", event.anonymous_id))
+    if not keys:
+        return None
+    fields = {f: list(getattr(user, f)) for f in PROFILE_FIELDS if getattr(user, f) is not UNSET}
+    return IdentitySignals(
+        keys=tuple(keys),
+        fields=fields,
+        click_id=event.click_id,
+        landing_url=event.event_source_url,
+        ip=event.client_ip_address,
+        user_agent=event.client_user_agent,
+        seen_at=float(event.event_time if event.event_time is not None else now),
+    )
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

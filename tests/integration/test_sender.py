@@ -21,7 +21,7 @@ from pinbridge.pinterest.emulator import (
 )
 from pinbridge.pinterest.schema import ConversionEvent, UserData
 from pinbridge.ratelimit import TokenBucket
-from pinbridge.store import AcceptItem, SqliteStore
+from pinbridge.store import PendingEvent, PendingInput, SqliteStore
 
 pytestmark = pytest.mark.anyio
 ACCOUNT = "123456"
@@ -37,7 +37,7 @@ class Clock:
         return self.now
 
 
-def payload(event_id: str, *, name: str = "checkout", age: int = 0) -> AcceptItem:
+def payload(event_id: str, *, name: str = "checkout", age: int = 0) -> PendingEvent:
     event = ConversionEvent(
         event_name=name,
         action_source="web",
@@ -45,12 +45,11 @@ def payload(event_id: str, *, name: str = "checkout", age: int = 0) -> AcceptIte
         event_id=event_id,
         user_data=UserData(em=[H]),
     )
-    return AcceptItem(
+    return PendingEvent(
         event_id=event_id,
         event_name=name,
         event_time=event.event_time,
         payload=msgspec.json.encode(event),
-        input=b"{}",
         destinations=("pin",),
     )
 
@@ -85,8 +84,9 @@ class Rig:
             timeout=5,
         )
 
-    async def accept(self, *items: AcceptItem) -> None:
-        await self.store.accept(items, now=self.clock(), dedup_window=3600)
+    async def accept(self, *events: PendingEvent) -> None:
+        inputs = [PendingInput(input=b"{}", events=(e,)) for e in events]
+        await self.store.accept(inputs, now=self.clock(), dedup_window=3600)
 
     def received(self) -> list[dict]:
         state = self.emulator.state.emulator

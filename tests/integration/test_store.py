@@ -5,9 +5,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
-from pinbridge.store import AcceptItem, Completion, MemoryStore, SqliteStore, Store
+from pinbridge.store import (
+    Completion,
+    MemoryStore,
+    PendingEvent,
+    PendingInput,
+    SqliteStore,
+    Store,
+)
 from pinbridge.store.sqlite import migrate
 
 pytestmark = pytest.mark.anyio
@@ -16,14 +24,21 @@ WINDOW = 48 * 3600.0
 
 
 def item(event_id: str, name: str = "checkout", destinations=("a",), event_time: int = int(NOW)):
-    return AcceptItem(
+    """One input that became one event."""
+    event = PendingEvent(
         event_id=event_id,
         event_name=name,
         event_time=event_time,
         payload=f'{{"event_id":"{event_id}"}}'.encode(),
-        input=b"{}",
         destinations=tuple(destinations),
     )
+    return PendingInput(input=b"{}", events=(event,))
+
+
+async def accept(store, items, now=NOW):
+    """Accept single-event inputs; one answer per input."""
+    answers = await store.accept(items, now=now, dedup_window=WINDOW)
+    return [a for [a] in answers]
 
 
 @pytest.fixture(params=["sqlite", "memory"], name="store")
@@ -36,7 +51,7 @@ async def _store(request, tmp_path) -> AsyncIterator[Store]:
 class TestAccept:
     async def test_accept_then_claim(self, store):
         """Accepted events are claimable by their destination, in order."""
-        assert await store.accept([item("e1"), item("e2")], now=NOW, dedup_window=WINDOW) == [
+        assert await accept(store, [item("e1"), item("e2")], now=NOW) == [
             "accepted",
             "accepted",
         ]
@@ -46,20 +61,20 @@ class TestAccept:
 
     async def test_duplicates_within_the_window(self, store):
         """The same (event_name, event_id) is a duplicate within the window, new after it."""
-        await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+        await accept(store, [item("e1")], now=NOW)
         again = [item("e1"), item("e1", name="lead"), item("e3"), item("e3")]
-        assert await store.accept(again, now=NOW + 10, dedup_window=WINDOW) == [
+        assert await accept(store, again, now=NOW + 10) == [
             "duplicate",
             "accepted",
             "accepted",
             "duplicate",
         ]
-        later = await store.accept([item("e1")], now=NOW + WINDOW + 1, dedup_window=WINDOW)
+        later = await accept(store, [item("e1")], now=NOW + WINDOW + 1)
         assert later == ["accepted"]
 
     async def test_fan_out_to_destinations(self, store):
         """One event is queued once per destination."""
-        await store.accept([item("e1", destinations=("a", "b"))], now=NOW, dedup_window=WINDOW)
+        await accept(store, [item("e1", destinations=("a", "b"))], now=NOW)
         for name in ("a", "b"):
             assert len(await store.claim(name, owner="s", limit=5, now=NOW, lease_seconds=9)) == 1
 
@@ -67,7 +82,7 @@ class TestAccept:
 class TestClaims:
     async def test_lease_excludes_others_until_it_ends(self, store):
         """A leased row is not claimed again until its lease ends, then it is taken over."""
-        await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+        await accept(store, [item("e1")], now=NOW)
         first = await store.claim("a", owner="s1", limit=5, now=NOW, lease_seconds=60)
         assert len(first) == 1
         assert await store.claim("a", owner="s2", limit=5, now=NOW + 59, lease_seconds=60) == []
@@ -79,13 +94,13 @@ class TestClaims:
 
     async def test_limit_and_order(self, store):
         """A claim takes at most `limit` rows, oldest due first."""
-        await store.accept([item(f"e{i}") for i in range(5)], now=NOW, dedup_window=WINDOW)
+        await accept(store, [item(f"e{i}") for i in range(5)], now=NOW)
         claimed = await store.claim("a", owner="s", limit=3, now=NOW, lease_seconds=60)
         assert [c.payload for c in claimed] == [f'{{"event_id":"e{i}"}}'.encode() for i in range(3)]
 
     async def test_completions(self, store):
         """Delivered rows leave the queue; retries come back when due; dead ones are letters."""
-        await store.accept([item(f"e{i}") for i in range(4)], now=NOW, dedup_window=WINDOW)
+        await accept(store, [item(f"e{i}") for i in range(4)], now=NOW)
         c = await store.claim("a", owner="s", limit=4, now=NOW, lease_seconds=60)
         done = await store.complete(
             "s",
@@ -129,9 +144,7 @@ class TestClaims:
 class TestDeadLetters:
     async def test_filters_and_replay(self, store):
         """Dead letters are found by destination, reason and time, and replay queues them."""
-        await store.accept(
-            [item("e1"), item("e2"), item("e3", destinations=("b",))], now=NOW, dedup_window=WINDOW
-        )
+        await accept(store, [item("e1"), item("e2"), item("e3", destinations=("b",))], now=NOW)
         a = await store.claim("a", owner="s", limit=9, now=NOW, lease_seconds=60)
         b = await store.claim("b", owner="s", limit=9, now=NOW, lease_seconds=60)
         await store.complete(
@@ -176,7 +189,7 @@ class TestSqliteDurability:
         """What accept answered is readable by another connection at once."""
         store = SqliteStore(tmp_path / "pb.db")
         try:
-            await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+            await accept(store, [item("e1")], now=NOW)
             other = sqlite3.connect(tmp_path / "pb.db")
             assert other.execute("SELECT event_id FROM events").fetchall() == [("e1",)]
             other.close()
@@ -186,11 +199,11 @@ class TestSqliteDurability:
     async def test_reopen_keeps_queue(self, tmp_path):
         """A reopened store still has the queued events and their dedup keys."""
         store = SqliteStore(tmp_path / "pb.db", synchronous="FULL")
-        await store.accept([item("e1")], now=NOW, dedup_window=WINDOW)
+        await accept(store, [item("e1")], now=NOW)
         await store.aclose()
         store = SqliteStore(tmp_path / "pb.db")
         try:
-            assert await store.accept([item("e1")], now=NOW, dedup_window=WINDOW) == ["duplicate"]
+            assert await accept(store, [item("e1")], now=NOW) == ["duplicate"]
             assert len(await store.claim("a", owner="s", limit=9, now=NOW, lease_seconds=9)) == 1
         finally:
             await store.aclose()
@@ -201,9 +214,7 @@ class TestSqliteDurability:
 
         store = SqliteStore(tmp_path / "pb.db")
         try:
-            answers = await asyncio.gather(
-                *(store.accept([item(f"e{i}")], now=NOW, dedup_window=WINDOW) for i in range(300))
-            )
+            answers = await asyncio.gather(*(accept(store, [item(f"e{i}")]) for i in range(300)))
             assert answers == [["accepted"]] * 300
             [stats] = await store.stats(now=NOW)
             assert stats.queued == 300
@@ -220,7 +231,7 @@ class TestMigrations:
     def test_migrations_give_the_schema(self, tmp_path):
         """Migrating an empty file gives exactly the expected tables and indexes."""
         conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
-        assert migrate(conn) == 1
+        assert migrate(conn) == 2
         names = {
             (kind, name)
             for kind, name in conn.execute(
@@ -233,11 +244,94 @@ class TestMigrations:
             ("table", "attempts"),
             ("table", "dedup_keys"),
             ("table", "destination_state"),
+            ("table", "persons"),
+            ("table", "identifiers"),
+            ("table", "clicks"),
+            ("index", "persons_last_seen"),
+            ("index", "identifiers_person"),
+            ("index", "events_person"),
             ("index", "events_event_id"),
             ("index", "deliveries_due"),
             ("index", "deliveries_event"),
             ("index", "deliveries_state"),
             ("index", "attempts_delivery"),
         }
-        assert migrate(conn) == 1  # applying again changes nothing
+        assert migrate(conn) == 2  # applying again changes nothing
         conn.close()
+
+
+class TestIdentity:
+    """Stitching and enrichment inside the accept transaction, on every store."""
+
+    @staticmethod
+    def pending(event_id, *keys, click=None, at=NOW, needs=False, **user):
+        from pinbridge.pinterest.schema import ConversionEvent, UserData
+        from pinbridge.signals import IdentitySignals
+
+        event = ConversionEvent(
+            event_name="checkout",
+            action_source="web",
+            event_time=int(at),
+            event_id=event_id,
+            user_data=UserData(**user),
+        )
+        signals = IdentitySignals(
+            keys=keys,
+            fields={k: v for k, v in user.items() if k in ("em", "ph")},
+            click_id=click,
+            ip=user.get("client_ip_address"),
+            user_agent=user.get("client_user_agent"),
+            seen_at=at,
+        )
+        pending_event = PendingEvent(
+            event_id=event_id,
+            event_name="checkout",
+            event_time=int(at),
+            payload=msgspec.json.encode(event),
+            destinations=("long", "short"),
+            needs_identifier=needs,
+        )
+        return PendingInput(input=b"{}", events=(pending_event,), identity=signals)
+
+    async def test_click_enrichment_per_destination(self, store):
+        """Each destination's copy gets the person's click within its own window."""
+        from pinbridge.store import IdentityPolicy
+
+        policy = IdentityPolicy(click_windows={"long": 30 * 86400.0, "short": 86400.0})
+        web = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
+        clicked = self.pending("view", "aid:A", click="EPIK", at=NOW - 3 * 86400, **web)
+        bought = self.pending("order", "aid:A", "em:" + "a" * 64, em=["a" * 64], **web)
+        answers = await store.accept(
+            [clicked, bought], now=NOW, dedup_window=WINDOW, identity=policy
+        )
+        assert answers == [["accepted"], ["accepted"]]
+        payloads = {}
+        for name in ("long", "short"):
+            claimed = await store.claim(name, owner="s", limit=9, now=NOW, lease_seconds=9)
+            payloads[name] = {
+                msgspec.json.decode(c.payload)["event_id"]: msgspec.json.decode(c.payload)
+                for c in claimed
+            }
+        assert payloads["long"]["order"]["user_data"]["click_id"] == "EPIK"
+        assert "click_id" not in payloads["short"]["order"]["user_data"]
+
+    async def test_identifier_from_history_or_refused(self, store):
+        """An event lacking Pinterest's identifier takes it from its person, else is refused."""
+        from pinbridge.store import IdentityPolicy
+
+        policy = IdentityPolicy()
+        seen = self.pending("web", "aid:A", client_ip_address="1.2.3.4", client_user_agent="UA")
+        phone_known = self.pending("sale-1", "aid:A", "ph:" + "b" * 64, ph=["b" * 64], needs=True)
+        stranger = self.pending("sale-2", "ph:" + "c" * 64, ph=["c" * 64], needs=True)
+        answers = await store.accept(
+            [seen, phone_known, stranger], now=NOW, dedup_window=WINDOW, identity=policy
+        )
+        assert answers == [["accepted"], ["accepted"], ["unmatched"]]
+        claimed = await store.claim("long", owner="s", limit=9, now=NOW, lease_seconds=9)
+        sale = next(msgspec.json.decode(c.payload) for c in claimed if b"sale-1" in c.payload)
+        assert sale["user_data"]["client_ip_address"] == "1.2.3.4"
+        # The refused event left no dedup key behind: it can come again with an identifier.
+        retry = self.pending("sale-2", "ph:" + "c" * 64, em=["d" * 64], needs=False)
+        assert await store.accept([retry], now=NOW, dedup_window=WINDOW, identity=policy) == [
+            ["accepted"]
+        ]

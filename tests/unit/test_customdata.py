@@ -10,6 +10,7 @@ from pinbridge.customdata import (
     custom_data_from_segment,
     parse_currency,
     parse_money,
+    scrub_personal,
 )
 
 
@@ -183,3 +184,25 @@ class TestNative:
     def test_errors_name_the_field(self, custom, field):
         """Keys and types Pinterest refuses are errors naming the field."""
         assert [e.field for e in custom_data_from_native(custom)[1]] == [field]
+
+
+class TestScrubPersonal:
+    def test_personal_text_is_removed(self):
+        """Emails and phone numbers in custom_data text are removed, with a warning each."""
+        data, _ = custom_data_from_segment(
+            {
+                "name": "Gift for jane@example.com",
+                "query": "+1 (650) 555-1234",
+                "order_id": "o-77",
+                "products": [{"product_id": "p1", "name": "call 650-555-1234", "brand": "Acme"}],
+            }
+        )
+        warnings = scrub_personal(data)
+        assert [w.field for w in warnings] == [
+            "custom_data.content_name",
+            "custom_data.search_string",
+            "custom_data.contents[0].item_name",
+        ]
+        encoded = msgspec.json.encode(data)
+        assert b"jane" not in encoded and b"555" not in encoded
+        assert data.order_id == "o-77" and data.contents[0].item_brand == "Acme"

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec import UNSET
 
 from pinbridge.pinterest.schema import ConversionEvent
 from pinbridge.transform import Transformer, TransformOptions
@@ -295,3 +296,28 @@ class TestProperties:
         cached, uncached = Transformer(), Transformer(cache_size=0)
         for message in messages * 2:  # the second round hits the caches
             assert cached(message, now=NOW) == uncached(message, now=NOW)
+
+
+class TestLimitedDataProcessingRules:
+    @pytest.mark.parametrize(
+        ("address", "opted_out", "requires", "expected"),
+        [
+            ({"state": "California", "country": "US"}, True, True, True),
+            ({"state": "CA", "country": "United States"}, False, True, False),
+            ({"state": "CA", "country": "US"}, False, False, True),
+            ({"state": "NY", "country": "US"}, True, True, False),
+            ({"state": "SP", "country": "Brazil"}, True, True, True),
+            ({}, True, True, False),
+        ],
+    )
+    def test_regions(self, address, opted_out, requires, expected):
+        """LDP applies by rule in the configured regions, to people who opted out of sale."""
+        options = TransformOptions(ldp_regions=("US-CA", "BR"), ldp_requires_opt_out=requires)
+        message = order()
+        message["context"]["traits"]["address"] = address
+        message["context"]["opt_out_of_sale"] = opted_out
+        event = Transformer(options)(message, now=NOW).events[0]
+        ldp = event.custom_data.opt_out_type == "LDP"
+        assert ldp is expected
+        if ldp:
+            assert event.user_data.st is not UNSET and event.user_data.country is not UNSET

@@ -47,9 +47,11 @@ class InputEvent:
     language: str | None = None
     opt_out: bool | None = None
     limited_data_processing: bool = False
+    opted_out_of_sale: bool = False
     page_category: str | None = None
     user_id: str | None = None
     anonymous_id: str | None = None
+    previous_id: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
     custom_data: dict[str, Any] | None = None
     passthrough: dict[str, Any] = field(default_factory=dict)

@@ -78,6 +78,7 @@ def parse_segment(message: dict[str, Any], *, now: int, default_source: str = "w
     event.event_id = text(message.get("messageId")) or text(event.properties.get("event_id"))
     event.user_id = text(message.get("userId"))
     event.anonymous_id = text(message.get("anonymousId"))
+    event.previous_id = text(message.get("previousId"))
     _time(message, event, now)
     _identity(message, context, event)
     _web(context, event)
@@ -185,6 +186,11 @@ def _privacy(context: dict[str, Any], event: InputEvent) -> None:
             event.limited_data_processing = True
         elif value not in (None, ""):
             event.warnings.append(Problem(source, "only LDP is acted on; other values ignored"))
+    traits = context.get("traits")
+    event.opted_out_of_sale = any(
+        parse_bool(source.get("opt_out_of_sale")) is True
+        for source in (context, event.properties, traits if isinstance(traits, dict) else {})
+    )
     opt_out = parse_bool(context.get("opt_out"))
     if opt_out is None and parse_bool(get_path(context, "device", "adTrackingEnabled")) is False:
         opt_out = True

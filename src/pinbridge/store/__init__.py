@@ -5,23 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from pinbridge.store.base import (
-    AcceptItem,
+    Answer,
     Claimed,
     Completion,
     DeadLetter,
     DestinationStats,
+    ForgetReport,
+    IdentityPolicy,
+    PendingEvent,
+    PendingInput,
     Store,
 )
 from pinbridge.store.memory import MemoryStore
 from pinbridge.store.sqlite import SqliteStore, StoreError
 
 __all__ = [
-    "AcceptItem",
+    "Answer",
     "Claimed",
     "Completion",
     "DeadLetter",
     "DestinationStats",
+    "ForgetReport",
+    "IdentityPolicy",
     "MemoryStore",
+    "PendingEvent",
+    "PendingInput",
     "SqliteStore",
     "Store",
     "StoreError",

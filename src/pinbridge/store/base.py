@@ -18,29 +18,65 @@ Semantics every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
+from pinbridge.identity import DEFAULT_MAX_PER_KIND
+from pinbridge.signals import IdentitySignals
+
+#: ``unmatched``: the event lacked Pinterest's identifier and its person's history had none.
+Answer = Literal["accepted", "duplicate", "unmatched"]
+
 __all__ = [
-    "AcceptItem",
+    "Answer",
     "Claimed",
     "Completion",
     "DeadLetter",
     "DestinationStats",
+    "ForgetReport",
+    "IdentityPolicy",
+    "PendingEvent",
+    "PendingInput",
     "Store",
 ]
 
 
-class AcceptItem(msgspec.Struct, frozen=True):
+class PendingEvent(msgspec.Struct, frozen=True):
     """One Pinterest event to keep and enqueue for the given destinations."""
 
     event_id: str
     event_name: str
     event_time: int
     payload: bytes
-    input: bytes
     destinations: tuple[str, ...]
+    needs_identifier: bool = False
+
+
+class PendingInput(msgspec.Struct, frozen=True):
+    """One input event: what it became, what it tells about its person, and the input itself
+    (PII removed) for the event history."""
+
+    input: bytes
+    events: tuple[PendingEvent, ...] = ()
+    identity: IdentitySignals | None = None
+
+
+class IdentityPolicy(msgspec.Struct, frozen=True):
+    """How the accept transaction uses identity.
+
+    Attributes:
+        click_windows: seconds of click attribution per destination (absent: no click
+            enrichment for it).
+        ignore: identifier keys never used to stitch people.
+        max_per_kind: the merge guard (see :mod:`pinbridge.identity`).
+        enhanced_match: add the person's email / phone digests to events without either.
+    """
+
+    click_windows: dict[str, float] = {}
+    ignore: frozenset[str] = frozenset()
+    max_per_kind: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_MAX_PER_KIND))
+    enhanced_match: bool = True
 
 
 class Claimed(msgspec.Struct, frozen=True):
@@ -83,6 +119,16 @@ class DestinationStats(msgspec.Struct, frozen=True):
     paused_reason: str | None = None
 
 
+class ForgetReport(msgspec.Struct, frozen=True):
+    """What ``forget`` removed."""
+
+    persons: int = 0
+    identifiers: int = 0
+    clicks: int = 0
+    events: int = 0
+    undelivered: int = 0
+
+
 class DeadLetter(msgspec.Struct, frozen=True):
     """An event Pinterest will not take as it is, with the reason."""
 
@@ -100,9 +146,17 @@ class Store(Protocol):
     """The port. See the module docstring for the guarantees."""
 
     async def accept(
-        self, items: Sequence[AcceptItem], *, now: float, dedup_window: float
-    ) -> list[Literal["accepted", "duplicate"]]:
-        """Deduplicate, keep and enqueue, in one transaction; one answer per item."""
+        self,
+        inputs: Sequence[PendingInput],
+        *,
+        now: float,
+        dedup_window: float,
+        identity: IdentityPolicy | None = None,
+    ) -> list[list[Answer]]:
+        """Stitch identity, deduplicate, enrich, keep and enqueue, in one transaction.
+
+        One answer per event of each input. Without ``identity`` nothing is stitched.
+        """
         ...
 
     async def claim(
@@ -150,8 +204,20 @@ class Store(Protocol):
         """Payloads delivered to a destination, in delivery order (tests, debugging)."""
         ...
 
-    async def prune(self, *, now: float, dedup_window: float) -> None:
-        """Forget dedup keys older than the window."""
+    async def prune(
+        self, *, now: float, dedup_window: float, identity_retention: float | None = None
+    ) -> None:
+        """Forget dedup keys older than the window, and people not seen for the retention."""
+        ...
+
+    async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
+        """Conversions accepted since ``since`` with their person's clicks within ``window``
+        before each (see :func:`pinbridge.report.attribute`)."""
+        ...
+
+    async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
+        """Remove the people owning ``keys`` with everything of theirs, and every event whose
+        payload or kept input contains one of ``needles`` (their digests and ids)."""
         ...
 
     async def aclose(self) -> None:

@@ -9,27 +9,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
+import msgspec
+
+from pinbridge.identity import Click, Profile, merge_profiles, resolve
 from pinbridge.store.base import (
-    AcceptItem,
+    Answer,
     Claimed,
     Completion,
     DeadLetter,
     DestinationStats,
+    ForgetReport,
+    IdentityPolicy,
+    PendingEvent,
+    PendingInput,
 )
+from pinbridge.store.enrich import enrichments
 
 __all__ = ["MemoryStore"]
 
 _MAX_AGE = 7 * 24 * 3600
+_CONVERSIONS = frozenset({"checkout", "lead", "signup", "add_to_cart"})
 
 
 @dataclass
 class _Row:
     id: int
-    item: AcceptItem
+    item: PendingEvent
     destination: str
     due_at: float
+    payload: bytes
+    person: int | None = None
+    accepted_at: float = 0.0
     state: str = "queued"
     attempts: int = 0
     lease_owner: str | None = None
@@ -49,24 +61,62 @@ class MemoryStore:
         self._rows: dict[int, _Row] = {}
         self._dedup: dict[tuple[str, str], float] = {}
         self._paused: dict[str, str] = {}
+        self.identity = MemoryIdentity()
 
     async def accept(
-        self, items: Sequence[AcceptItem], *, now: float, dedup_window: float
-    ) -> list[Literal["accepted", "duplicate"]]:
+        self,
+        inputs: Sequence[PendingInput],
+        *,
+        now: float,
+        dedup_window: float,
+        identity: IdentityPolicy | None = None,
+    ) -> list[list[Answer]]:
         self.calls.append("accept")
-        answers: list[Literal["accepted", "duplicate"]] = []
-        for item in items:
-            key = (item.event_name, item.event_id)
-            seen = self._dedup.get(key)
-            if seen is not None and seen >= now - dedup_window:
-                answers.append("duplicate")
-                continue
-            self._dedup[key] = now
-            for destination in item.destinations:
-                row = _Row(len(self._rows) + 1, item, destination, due_at=now)
-                self._rows[row.id] = row
-            answers.append("accepted")
+        answers: list[list[Answer]] = []
+        for pending in inputs:
+            person = None
+            if identity is not None and pending.identity is not None:
+                person = resolve(
+                    self.identity,
+                    pending.identity,
+                    now=now,
+                    ignore=identity.ignore,
+                    max_per_kind=identity.max_per_kind,
+                )
+            answers.append(
+                [self._accept(e, person, identity, now, dedup_window) for e in pending.events]
+            )
         return answers
+
+    def _accept(
+        self,
+        event: PendingEvent,
+        person: int | None,
+        policy: IdentityPolicy | None,
+        now: float,
+        dedup_window: float,
+    ) -> Answer:
+        enriched = enrichments(self.identity, event, person, policy)
+        if enriched is None:
+            return "unmatched"
+        key = (event.event_name, event.event_id)
+        seen = self._dedup.get(key)
+        if seen is not None and seen >= now - dedup_window:
+            return "duplicate"
+        self._dedup[key] = now
+        for destination in event.destinations:
+            payload = enriched[destination][0] if destination in enriched else event.payload
+            row = _Row(
+                len(self._rows) + 1,
+                event,
+                destination,
+                due_at=now,
+                payload=payload,
+                accepted_at=now,
+            )
+            row.person = person
+            self._rows[row.id] = row
+        return "accepted"
 
     async def claim(
         self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
@@ -86,7 +136,7 @@ class MemoryStore:
         for row in due:
             row.lease_owner, row.lease_until = owner, now + lease_seconds
         return sorted(
-            (Claimed(r.id, r.item.payload, r.attempts, r.item.event_time + _MAX_AGE) for r in due),
+            (Claimed(r.id, r.payload, r.attempts, r.item.event_time + _MAX_AGE) for r in due),
             key=lambda c: c.id,
         )
 
@@ -185,10 +235,135 @@ class MemoryStore:
         delivered = sorted(
             (r for r in rows if r.state == "delivered"), key=lambda r: (r.finished_at, r.id)
         )
-        return [r.item.payload for r in delivered]
+        return [r.payload for r in delivered]
 
-    async def prune(self, *, now: float, dedup_window: float) -> None:
+    async def prune(
+        self, *, now: float, dedup_window: float, identity_retention: float | None = None
+    ) -> None:
         self._dedup = {k: v for k, v in self._dedup.items() if v >= now - dedup_window}
+        if identity_retention is not None:
+            for person, (seen, _) in list(self.identity.persons.items()):
+                if seen < now - identity_retention:
+                    self.identity.remove(person)
+
+    async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        seen_events: set[tuple[str, str]] = set()
+        for row in sorted(self._rows.values(), key=lambda r: r.id):
+            key = (row.item.event_name, row.item.event_id)
+            if key in seen_events or row.item.event_name not in _CONVERSIONS:
+                continue
+            seen_events.add(key)
+            time = row.item.event_time
+            if row.accepted_at < since:
+                continue
+            clicks: list[Click | None] = [
+                c
+                for c in (self.identity.clicks(row.person) if row.person is not None else [])
+                if time - window <= c.last_seen <= time + 300
+            ]
+            for click in clicks or [None]:
+                rows.append(
+                    (
+                        row.id,
+                        row.item.event_name,
+                        time,
+                        row.item.payload,
+                        click.click_id if click else None,
+                        click.last_seen if click else None,
+                        msgspec.json.encode(click.utm) if click else None,
+                    )
+                )
+        return rows
+
+    async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
+        self.calls.append("forget")
+        persons = set(self.identity.persons_of(keys).values())
+        identifiers = sum(1 for owner, _, _ in self.identity.keys.values() if owner in persons)
+        clicks = sum(len(self.identity.click_map.get(p, {})) for p in persons)
+        needles_bytes = [n.encode() for n in needles]
+        doomed = [
+            r
+            for r in self._rows.values()
+            if r.person in persons
+            or any(n in r.payload or n in r.item.payload for n in needles_bytes)
+        ]
+        for row in doomed:
+            del self._rows[row.id]
+        for person in persons:
+            self.identity.remove(person)
+        return ForgetReport(
+            persons=len(persons),
+            identifiers=identifiers,
+            clicks=clicks,
+            events=len({(r.item.event_name, r.item.event_id) for r in doomed}),
+            undelivered=sum(1 for r in doomed if r.state == "queued"),
+        )
 
     async def aclose(self) -> None:
         self.calls.append("aclose")
+
+
+class MemoryIdentity:
+    """:class:`pinbridge.identity.IdentityTables` in dicts."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[int, float, float]] = {}
+        self.persons: dict[int, tuple[float, Profile]] = {}
+        self.click_map: dict[int, dict[str, Click]] = {}
+        self._next = 1
+
+    def remove(self, person: int) -> None:
+        """Delete a person with its identifiers and clicks."""
+        self.keys = {k: v for k, v in self.keys.items() if v[0] != person}
+        self.click_map.pop(person, None)
+        self.persons.pop(person, None)
+
+    def persons_of(self, keys: Sequence[str]) -> dict[str, int]:
+        return {k: self.keys[k][0] for k in keys if k in self.keys}
+
+    def kind_counts(self, person: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key, (owner, _, _) in self.keys.items():
+            if owner == person:
+                kind = key.partition(":")[0]
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def new_person(self, now: float) -> int:
+        person, self._next = self._next, self._next + 1
+        self.persons[person] = (now, Profile())
+        return person
+
+    def merge(self, into: int, other: int, now: float) -> None:
+        for key, (owner, first, last) in list(self.keys.items()):
+            if owner == other:
+                self.keys[key] = (into, first, last)
+        kept = self.click_map.setdefault(into, {})
+        for click_id, click in self.click_map.pop(other, {}).items():
+            old = kept.get(click_id)
+            kept[click_id] = click if old is None or old.last_seen < click.last_seen else old
+        merged = merge_profiles(self.profile(into), self.profile(other))
+        del self.persons[other]
+        self.save_profile(into, merged, now)
+
+    def attach(self, person: int, keys: Sequence[str], now: float) -> None:
+        for key in keys:
+            owner, first, _ = self.keys.get(key, (person, now, now))
+            if owner == person:
+                self.keys[key] = (person, first, now)
+
+    def add_click(self, person: int, click: Click) -> None:
+        clicks = self.click_map.setdefault(person, {})
+        old = clicks.get(click.click_id)
+        if old is None or old.last_seen < click.last_seen:
+            clicks[click.click_id] = click
+
+    def clicks(self, person: int) -> list[Click]:
+        return sorted(self.click_map.get(person, {}).values(), key=lambda c: c.last_seen)
+
+    def profile(self, person: int) -> Profile:
+        return msgspec.convert(msgspec.to_builtins(self.persons[person][1]), Profile)
+
+    def save_profile(self, person: int, profile: Profile, now: float) -> None:
+        self.persons[person] = (now, profile)

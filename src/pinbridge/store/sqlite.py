@@ -22,15 +22,23 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
+import msgspec
+
+from pinbridge.identity import Click, Profile, merge_profiles, resolve
 from pinbridge.store.base import (
-    AcceptItem,
+    Answer,
     Claimed,
     Completion,
     DeadLetter,
     DestinationStats,
+    ForgetReport,
+    IdentityPolicy,
+    PendingEvent,
+    PendingInput,
 )
+from pinbridge.store.enrich import enrichments
 from pinbridge.store.sql import load_migrations, load_queries
 
 __all__ = ["SYNCHRONOUS_MODES", "SqliteStore", "StoreError"]
@@ -152,9 +160,14 @@ class SqliteStore:
     # -- the port ---------------------------------------------------------------------------
 
     async def accept(
-        self, items: Sequence[AcceptItem], *, now: float, dedup_window: float
-    ) -> list[Literal["accepted", "duplicate"]]:
-        return await self._call(_accept, items, now, dedup_window)
+        self,
+        inputs: Sequence[PendingInput],
+        *,
+        now: float,
+        dedup_window: float,
+        identity: IdentityPolicy | None = None,
+    ) -> list[list[Answer]]:
+        return await self._call(_accept, inputs, now, dedup_window, identity)
 
     async def claim(
         self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
@@ -223,8 +236,18 @@ class SqliteStore:
         rows = await self._call(_fetch, _Q["delivered_payloads"], {"destination": destination})
         return [row[0] for row in rows]
 
-    async def prune(self, *, now: float, dedup_window: float) -> None:
+    async def prune(
+        self, *, now: float, dedup_window: float, identity_retention: float | None = None
+    ) -> None:
         await self._call(_execute, _Q["prune_dedup_keys"], {"cutoff": now - dedup_window})
+        if identity_retention is not None:
+            await self._call(_execute, _Q["prune_persons"], {"cutoff": now - identity_retention})
+
+    async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
+        return await self._call(_forget, keys, needles)
+
+    async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
+        return await self._call(_fetch, _Q["attribution"], {"since": since, "window": window})
 
     async def aclose(self) -> None:
         """Finish queued operations, then close the connection."""
@@ -259,35 +282,172 @@ def _statements(script: str) -> list[str]:
 
 
 def _accept(
-    conn: sqlite3.Connection, items: Sequence[AcceptItem], now: float, window: float
-) -> list[Literal["accepted", "duplicate"]]:
-    answers: list[Literal["accepted", "duplicate"]] = []
-    for item in items:
-        key = {"event_name": item.event_name, "event_id": item.event_id}
-        fresh = {**key, "now": now, "cutoff": now - window}
-        if conn.execute(_Q["insert_dedup_key"], fresh).rowcount != 1:
-            answers.append("duplicate")
-            continue
-        row = conn.execute(
-            _Q["insert_event"],
-            {
-                **key,
-                "event_time": item.event_time,
-                "now": now,
-                "input": item.input,
-                "payload": item.payload,
-            },
-        ).lastrowid
-        expires_at = item.event_time + MAX_AGE_SECONDS
-        conn.executemany(
-            _Q["insert_delivery"],
+    conn: sqlite3.Connection,
+    inputs: Sequence[PendingInput],
+    now: float,
+    window: float,
+    policy: IdentityPolicy | None,
+) -> list[list[Answer]]:
+    answers: list[list[Answer]] = []
+    tables = _IdentitySql(conn)
+    for pending in inputs:
+        person = None
+        if policy is not None and pending.identity is not None:
+            person = resolve(
+                tables,
+                pending.identity,
+                now=now,
+                ignore=policy.ignore,
+                max_per_kind=policy.max_per_kind,
+            )
+        answers.append(
             [
-                {"event_row": row, "destination": d, "now": now, "expires_at": expires_at}
-                for d in item.destinations
-            ],
+                _accept_event(conn, tables, pending, e, person, policy, now, window)
+                for e in pending.events
+            ]
         )
-        answers.append("accepted")
     return answers
+
+
+def _accept_event(
+    conn: sqlite3.Connection,
+    tables: _IdentitySql,
+    pending: PendingInput,
+    event: PendingEvent,
+    person: int | None,
+    policy: IdentityPolicy | None,
+    now: float,
+    window: float,
+) -> Answer:
+    enriched = enrichments(tables, event, person, policy)
+    if enriched is None:
+        return "unmatched"
+    key = {"event_name": event.event_name, "event_id": event.event_id}
+    fresh = {**key, "now": now, "cutoff": now - window}
+    if conn.execute(_Q["insert_dedup_key"], fresh).rowcount != 1:
+        return "duplicate"
+    row = conn.execute(
+        _Q["insert_event"],
+        {
+            **key,
+            "event_time": event.event_time,
+            "now": now,
+            "input": pending.input,
+            "payload": event.payload,
+            "person_id": person,
+        },
+    ).lastrowid
+    conn.executemany(
+        _Q["insert_delivery"],
+        [
+            {
+                "event_row": row,
+                "destination": d,
+                "now": now,
+                "expires_at": event.event_time + MAX_AGE_SECONDS,
+                "payload": enriched.get(d, (None, None))[0],
+                "enrichment": enriched.get(d, (None, None))[1],
+            }
+            for d in event.destinations
+        ],
+    )
+    return "accepted"
+
+
+class _IdentitySql:
+    """:class:`pinbridge.identity.IdentityTables` on the transaction's connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def persons_of(self, keys: Sequence[str]) -> dict[str, int]:
+        marks = ",".join("?" * len(keys))
+        sql = f"SELECT key, person_id FROM identifiers WHERE key IN ({marks})"
+        return dict(self._conn.execute(sql, list(keys)).fetchall())
+
+    def kind_counts(self, person: int) -> dict[str, int]:
+        return dict(self._conn.execute(_Q["kind_counts"], {"person": person}).fetchall())
+
+    def new_person(self, now: float) -> int:
+        row = self._conn.execute(_Q["new_person"], {"now": now}).lastrowid
+        assert row is not None
+        return row
+
+    def merge(self, into: int, other: int, now: float) -> None:
+        params = {"into": into, "other": other}
+        merged = merge_profiles(self.profile(into), self.profile(other))
+        for name in ("merge_identifiers", "merge_clicks", "merge_events"):
+            self._conn.execute(_Q[name], params)
+        self._conn.execute(_Q["delete_person"], {"person": other})
+        self.save_profile(into, merged, now)
+
+    def attach(self, person: int, keys: Sequence[str], now: float) -> None:
+        self._conn.executemany(
+            _Q["attach_identifier"], [{"key": k, "person": person, "now": now} for k in keys]
+        )
+
+    def add_click(self, person: int, click: Click) -> None:
+        self._conn.execute(
+            _Q["add_click"],
+            {
+                "person": person,
+                "click_id": click.click_id,
+                "first_seen": click.first_seen,
+                "last_seen": click.last_seen,
+                "landing_url": click.landing_url,
+                "utm": msgspec.json.encode(click.utm),
+            },
+        )
+
+    def clicks(self, person: int) -> list[Click]:
+        rows = self._conn.execute(_Q["clicks"], {"person": person}).fetchall()
+        return [Click(r[0], r[1], r[2], r[3], msgspec.json.decode(r[4])) for r in rows]
+
+    def profile(self, person: int) -> Profile:
+        row = self._conn.execute(_Q["profile"], {"person": person}).fetchone()
+        return msgspec.json.decode(row[0], type=Profile) if row else Profile()
+
+    def save_profile(self, person: int, profile: Profile, now: float) -> None:
+        self._conn.execute(
+            _Q["save_profile"],
+            {"person": person, "profile": msgspec.json.encode(profile), "now": now},
+        )
+
+
+def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
+    found = _IdentitySql(conn).persons_of(keys) if keys else {}
+    persons = sorted(set(found.values()))
+    marks = ",".join("?" * len(persons))
+    counts = {"persons": len(persons), "identifiers": 0, "clicks": 0}
+    if persons:
+        for table in ("identifiers", "clicks"):
+            sql = f"SELECT count(*) FROM {table} WHERE person_id IN ({marks})"
+            counts[table] = conn.execute(sql, persons).fetchone()[0]
+    clauses = [f"person_id IN ({marks})"] if persons else []
+    params: list[Any] = list(persons)
+    for needle in needles:
+        clauses.append("instr(payload, ?) > 0 OR instr(input, ?) > 0")
+        params += [needle.encode(), needle.encode()]
+    rows: list[int] = []
+    if clauses:
+        sql = f"SELECT id FROM events WHERE {' OR '.join(clauses)}"
+        rows = [r[0] for r in conn.execute(sql, params)]
+    for needle in needles:  # enriched copies hold the person's digests too
+        sql = "SELECT event_row FROM deliveries WHERE instr(payload, ?) > 0"
+        rows += [r[0] for r in conn.execute(sql, [needle.encode()])]
+    rows = sorted(set(rows))
+    undelivered = 0
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        in_rows = ",".join("?" * len(chunk))
+        undelivered += conn.execute(
+            f"SELECT count(*) FROM deliveries WHERE state = 'queued' AND event_row IN ({in_rows})",
+            chunk,
+        ).fetchone()[0]
+        conn.execute(f"DELETE FROM events WHERE id IN ({in_rows})", chunk)
+    if persons:
+        conn.execute(f"DELETE FROM persons WHERE id IN ({marks})", persons)
+    return ForgetReport(events=len(rows), undelivered=undelivered, **counts)
 
 
 def _complete(

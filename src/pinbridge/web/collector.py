@@ -7,7 +7,7 @@ Endpoints (contract, DESIGN.md):
 * ``POST /v1/batch``: ``{"batch": [...]}``, as Segment's and RudderStack's SDKs send.
 * ``POST /v1/pinterest/events``: ``{"data": [...]}`` of Pinterest-shaped events, raw PII
   allowed.
-* ``GET /healthz``.
+* ``GET /healthz``, ``GET /metrics``, and ``GET /openapi.json`` (this API described).
 
 The write key is the HTTP Basic user name (or ``writeKey`` in the body, as analytics.js
 sends it); an unknown key gets 401. Bodies may be gzip-compressed and are limited in size
@@ -27,6 +27,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Collection
+from importlib import resources
 from typing import Any
 
 import msgspec
@@ -42,6 +43,8 @@ from pinbridge.ratelimit import TokenBucket
 __all__ = ["Collector", "collector_routes"]
 
 _SINGLE = ("track", "page", "screen", "identify", "alias")
+_ERROR_CODES = {401: "unauthorized", 413: "payload_too_large", 429: "rate_limited"}
+_OPENAPI = resources.files("pinbridge.web").joinpath("openapi.json")
 
 
 class _BadRequest(Exception):
@@ -89,6 +92,7 @@ class Collector:
         self._clock = clock
         self._decode = msgspec.json.Decoder().decode
         self._encode = msgspec.json.Encoder().encode
+        self._openapi = _OPENAPI.read_bytes()
 
     def _json(self, body: object, status: int = 200) -> Response:
         return Response(self._encode(body), status_code=status, media_type="application/json")
@@ -98,6 +102,10 @@ class Collector:
 
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request: Request) -> Response:
+        """``GET /openapi.json``: the collector's own OpenAPI description."""
+        return Response(self._openapi, media_type="application/json")
 
     async def single(self, request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[-1]
@@ -207,7 +215,10 @@ class Collector:
         return out
 
     def _error(self, exc: _BadRequest) -> Response:
-        response = self._json({"success": False, "message": str(exc)}, exc.status)
+        # Segment's and RudderStack's SDKs read ``code`` and ``message``; RudderStack's
+        # retries a 4xx without ``code`` as if the network had failed.
+        code = _ERROR_CODES.get(exc.status, "bad_request")
+        response = self._json({"success": False, "code": code, "message": str(exc)}, exc.status)
         if exc.retry_after:
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return response
@@ -236,6 +247,7 @@ def collector_routes(collector: Collector) -> list[Route]:
     routes = [
         Route("/healthz", collector.healthz, methods=["GET"]),
         Route("/metrics", collector.metrics_text, methods=["GET"]),
+        Route("/openapi.json", collector.openapi, methods=["GET"]),
         Route("/v1/batch", collector.batch, methods=["POST"]),
         Route("/v1/import", collector.batch, methods=["POST"]),
         Route("/v1/pinterest/events", collector.pinterest_events, methods=["POST"]),

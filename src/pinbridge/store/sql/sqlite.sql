@@ -8,12 +8,12 @@ ON CONFLICT (event_name, event_id) DO UPDATE SET seen_at = excluded.seen_at
 WHERE dedup_keys.seen_at < :cutoff;
 
 -- name: insert_event
-INSERT INTO events (event_id, event_name, event_time, accepted_at, input, payload)
-VALUES (:event_id, :event_name, :event_time, :now, :input, :payload);
+INSERT INTO events (event_id, event_name, event_time, accepted_at, input, payload, person_id)
+VALUES (:event_id, :event_name, :event_time, :now, :input, :payload, :person_id);
 
 -- name: insert_delivery
-INSERT INTO deliveries (event_row, destination, due_at, expires_at)
-VALUES (:event_row, :destination, :now, :expires_at);
+INSERT INTO deliveries (event_row, destination, due_at, expires_at, payload, enrichment)
+VALUES (:event_row, :destination, :now, :expires_at, :payload, :enrichment);
 
 -- name: claim
 -- Lease up to :limit due events of one destination, oldest due first.
@@ -26,7 +26,7 @@ WHERE id IN (
     LIMIT :limit
 )
 RETURNING id, attempts, expires_at,
-    (SELECT payload FROM events WHERE events.id = deliveries.event_row) AS payload;
+    coalesce(payload, (SELECT payload FROM events WHERE events.id = deliveries.event_row));
 
 -- name: mark_delivered
 UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,
@@ -95,7 +95,7 @@ UPDATE deliveries SET state = 'queued', attempts = 0, due_at = :now, finished_at
 WHERE id = :id AND state = 'dead';
 
 -- name: delivered_payloads
-SELECT e.payload FROM deliveries d JOIN events e ON e.id = d.event_row
+SELECT coalesce(d.payload, e.payload) FROM deliveries d JOIN events e ON e.id = d.event_row
 WHERE d.destination = :destination AND d.state = 'delivered' ORDER BY d.finished_at, d.id;
 
 -- name: event_history
@@ -104,3 +104,67 @@ FROM events e WHERE e.event_id = :event_id ORDER BY e.id;
 
 -- name: prune_dedup_keys
 DELETE FROM dedup_keys WHERE seen_at < :cutoff;
+
+-- Identity (pinbridge.identity.IdentityTables) -----------------------------------------------
+
+-- name: new_person
+INSERT INTO persons (created_at, last_seen) VALUES (:now, :now);
+
+-- name: kind_counts
+SELECT substr(key, 1, instr(key, ':') - 1) AS kind, count(*) FROM identifiers
+WHERE person_id = :person GROUP BY kind;
+
+-- name: merge_identifiers
+UPDATE identifiers SET person_id = :into WHERE person_id = :other;
+
+-- name: merge_clicks
+INSERT INTO clicks (person_id, click_id, first_seen, last_seen, landing_url, utm)
+SELECT :into, click_id, first_seen, last_seen, landing_url, utm FROM clicks WHERE person_id = :other
+ON CONFLICT (person_id, click_id) DO UPDATE SET
+    first_seen = min(clicks.first_seen, excluded.first_seen),
+    last_seen = max(clicks.last_seen, excluded.last_seen);
+
+-- name: merge_events
+UPDATE events SET person_id = :into WHERE person_id = :other;
+
+-- name: delete_person
+DELETE FROM persons WHERE id = :person;
+
+-- name: attach_identifier
+INSERT INTO identifiers (key, person_id, first_seen, last_seen) VALUES (:key, :person, :now, :now)
+ON CONFLICT (key) DO UPDATE SET last_seen = max(identifiers.last_seen, excluded.last_seen)
+WHERE identifiers.person_id = excluded.person_id;
+
+-- name: add_click
+INSERT INTO clicks (person_id, click_id, first_seen, last_seen, landing_url, utm)
+VALUES (:person, :click_id, :first_seen, :last_seen, :landing_url, :utm)
+ON CONFLICT (person_id, click_id) DO UPDATE SET
+    last_seen = max(clicks.last_seen, excluded.last_seen),
+    landing_url = coalesce(clicks.landing_url, excluded.landing_url);
+
+-- name: clicks
+SELECT click_id, first_seen, last_seen, landing_url, utm FROM clicks
+WHERE person_id = :person ORDER BY last_seen;
+
+-- name: profile
+SELECT profile FROM persons WHERE id = :person;
+
+-- name: save_profile
+UPDATE persons SET profile = :profile, last_seen = max(last_seen, :now) WHERE id = :person;
+
+-- Forgetting and retention ---------------------------------------------------------------------
+
+-- name: prune_persons
+DELETE FROM persons WHERE last_seen < :cutoff;
+
+-- Reports --------------------------------------------------------------------------------------
+
+-- name: attribution
+-- Conversions accepted since :since, each with the clicks of its person seen within :window
+-- before it (one row per conversion and click; no click: NULLs).
+SELECT e.id, e.event_name, e.event_time, e.payload, c.click_id, c.last_seen, c.utm
+FROM events e
+LEFT JOIN clicks c ON c.person_id = e.person_id
+    AND c.last_seen <= e.event_time + 300 AND c.last_seen >= e.event_time - :window
+WHERE e.accepted_at >= :since AND e.event_name IN ('checkout', 'lead', 'signup', 'add_to_cart')
+ORDER BY e.id;

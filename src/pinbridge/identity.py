@@ -1,0 +1,331 @@
+"""Identity: who an event belongs to, and what that person's history adds to it.
+
+People are stitched from identifiers. Every identifier is kept as a digest, prefixed with its
+kind: ``uid:`` (user id), ``aid:`` (anonymous id), ``em:`` / ``ph:`` (email / phone
+digests, as sent to Pinterest), ``xid:`` (external id digest), ``maid:`` (advertising id
+digest). An event that carries identifiers of two known people merges them.
+
+**Merge guard.** Shared identifiers (a shop's own test email, a kiosk's anonymous id) would
+otherwise chain everyone into one giant person. Two rules stop that:
+
+* identifiers listed in ``[identity] ignore`` are never used to stitch;
+* a merge that would give one person more than ``max_per_kind`` identifiers of one kind
+  (default 10 emails, 10 phones, 50 anonymous ids, ...) is refused; the event then belongs to
+  the person of its strongest identifier (user id, then email, phone, external id, advertising
+  id, anonymous id) and the other identifiers are not attached.
+
+**Enrichment.** An event without a click id gets the person's latest click id when that click
+was seen within the destination's click attribution window before the event (Pinterest's
+windows: 1, 7, 14 or 30 days; default 30). An event with neither email nor phone gets the
+person's email and phone digests (enhanced match). An event that still lacks what Pinterest
+requires (email, advertising id, or IP address and user agent: a store sale known only by a
+phone number) gets the person's email, else the IP address and user agent of the person's last
+visit; when the person has neither, the event is refused. What was added, and from which
+click, is recorded with the event.
+
+This module is pure: the store implements :class:`IdentityTables` inside its accept
+transaction and calls :func:`resolve` and :func:`enrich`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final, Protocol
+
+import msgspec
+from msgspec import UNSET
+
+from pinbridge.normalize import Normalizer
+from pinbridge.pinterest.schema import ConversionEvent, UserData
+from pinbridge.signals import PROFILE_FIELDS, Click, IdentitySignals, identifier_key
+
+__all__ = [
+    "CLICK_WINDOW_DAYS",
+    "DEFAULT_MAX_PER_KIND",
+    "Click",
+    "Enrichment",
+    "IdentitySignals",
+    "IdentityTables",
+    "Profile",
+    "enrich",
+    "identifier_key",
+    "merge_profiles",
+    "person_keys",
+    "resolve",
+    "satisfies_identifier_rule",
+]
+
+#: The click attribution windows Ads Manager offers.
+CLICK_WINDOW_DAYS: Final = (1, 7, 14, 30)
+#: A person unchanged by an event is marked seen (for retention) at most this often.
+_TOUCH_EVERY: Final = 3600.0
+#: Strongest first: the kind that decides when a merge is refused.
+KIND_ORDER: Final = ("uid", "em", "ph", "xid", "maid", "aid")
+DEFAULT_MAX_PER_KIND: Final[Mapping[str, int]] = {
+    "uid": 3,
+    "em": 10,
+    "ph": 10,
+    "xid": 10,
+    "maid": 20,
+    "aid": 50,
+}
+_MAX_VALUES_PER_FIELD: Final = 10
+
+
+class Profile(msgspec.Struct):
+    """What pinbridge remembers of a person: digests, last IP and user agent."""
+
+    fields: dict[str, list[str]] = {}
+    last_ip: str | None = None
+    last_user_agent: str | None = None
+    seen: float = 0.0
+
+
+class Enrichment(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What identity added to one event, for the event history."""
+
+    person: int
+    click_id: str | None = None
+    click_seen: float | None = None
+    utm: dict[str, str] = {}
+    added: tuple[str, ...] = ()
+
+
+class IdentityTables(Protocol):
+    """The storage :func:`resolve` needs, inside the accept transaction."""
+
+    def persons_of(self, keys: Sequence[str]) -> dict[str, int]:
+        """Known keys and their person."""
+        ...
+
+    def kind_counts(self, person: int) -> dict[str, int]:
+        """How many identifiers of each kind a person has."""
+        ...
+
+    def new_person(self, now: float) -> int:
+        """Create a person; returns its id."""
+        ...
+
+    def merge(self, into: int, other: int, now: float) -> None:
+        """Move everything of ``other`` to ``into`` and delete ``other``."""
+        ...
+
+    def attach(self, person: int, keys: Sequence[str], now: float) -> None:
+        """Attach identifiers (new or already this person's) and update their last seen time."""
+        ...
+
+    def add_click(self, person: int, click: Click) -> None:
+        """Remember a click (or refresh its last seen time)."""
+        ...
+
+    def clicks(self, person: int) -> list[Click]:
+        """The person's clicks, latest last."""
+        ...
+
+    def profile(self, person: int) -> Profile:
+        """The person's profile."""
+        ...
+
+    def save_profile(self, person: int, profile: Profile, now: float) -> None:
+        """Store the person's profile."""
+        ...
+
+
+def _kind(key: str) -> str:
+    return key.partition(":")[0]
+
+
+def resolve(
+    tables: IdentityTables,
+    signals: IdentitySignals,
+    *,
+    now: float,
+    ignore: frozenset[str] = frozenset(),
+    max_per_kind: Mapping[str, int] = DEFAULT_MAX_PER_KIND,
+) -> int | None:
+    """Find or create the person of an input, merge where allowed, record what it tells.
+
+    Returns the person id, or ``None`` when the input carries no usable identifier.
+    """
+    keys = [k for k in dict.fromkeys(signals.keys) if k not in ignore]
+    if not keys:
+        return None
+    known = tables.persons_of(keys)
+    people = sorted(set(known.values()))
+    if not people:
+        person = tables.new_person(now)
+    else:
+        person = _merge_guarded(tables, people, keys, known, now, max_per_kind)
+    new = [k for k in keys if k not in known]
+    if new:
+        tables.attach(person, _within_limits(tables, person, new, max_per_kind), now)
+    click = signals.click
+    if click is not None:
+        tables.add_click(person, click)
+    profile = tables.profile(person)
+    before = msgspec.to_builtins(profile) if profile.seen > now - _TOUCH_EVERY else None
+    _remember(profile, signals)
+    if before is None or msgspec.to_builtins(profile) != before:
+        # Saved when something changed, or to mark the person seen (retention) hourly.
+        profile.seen = now
+        tables.save_profile(person, profile, now)
+    return person
+
+
+def _merge_guarded(
+    tables: IdentityTables,
+    people: list[int],
+    keys: list[str],
+    known: dict[str, int],
+    now: float,
+    max_per_kind: Mapping[str, int],
+) -> int:
+    if len(people) == 1:
+        return people[0]
+    totals: dict[str, int] = {}
+    for person in people:
+        for kind, count in tables.kind_counts(person).items():
+            totals[kind] = totals.get(kind, 0) + count
+    if all(totals.get(kind, 0) <= limit for kind, limit in max_per_kind.items()):
+        into = people[0]
+        for other in people[1:]:
+            tables.merge(into, other, now)
+        for key, person in known.items():
+            if person in people:
+                known[key] = into
+        return into
+    # Refused: the strongest identifier decides.
+    strongest = min((k for k in keys if k in known), key=lambda k: KIND_ORDER.index(_kind(k)))
+    return known[strongest]
+
+
+def _within_limits(
+    tables: IdentityTables, person: int, new: list[str], max_per_kind: Mapping[str, int]
+) -> list[str]:
+    """The new identifiers the person may take without passing the per-kind limits."""
+    counts = tables.kind_counts(person)
+    kept = []
+    for key in new:
+        kind = _kind(key)
+        if counts.get(kind, 0) < max_per_kind.get(kind, 10):
+            counts[kind] = counts.get(kind, 0) + 1
+            kept.append(key)
+    return kept
+
+
+def _remember(profile: Profile, signals: IdentitySignals) -> None:
+    for field, digests in signals.fields.items():
+        if field not in PROFILE_FIELDS or not digests:
+            continue
+        known = profile.fields.setdefault(field, [])
+        for digest in digests:
+            if digest in known:
+                known.remove(digest)
+            known.append(digest)  # the latest last
+        del known[:-_MAX_VALUES_PER_FIELD]
+    if signals.ip:
+        profile.last_ip = signals.ip
+    if signals.user_agent:
+        profile.last_user_agent = signals.user_agent
+
+
+def person_keys(
+    region: str,
+    *,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    user_ids: Sequence[str] = (),
+    anonymous_ids: Sequence[str] = (),
+) -> tuple[list[str], list[str]]:
+    """A person's identifier keys, and the strings that mark their data in stored events
+    (digests, and their ids as JSON strings in the kept inputs): for ``forget``."""
+    normalizer = Normalizer(default_region=region, cache_size=0)
+    keys: list[str] = []
+    needles: list[str] = []
+    for kind, values in (("em", emails), ("ph", phones)):
+        digests, _ = normalizer.hash_values(kind, values)
+        keys += [identifier_key(kind, d) for d in digests]
+        needles += digests
+    for kind, values in (("uid", user_ids), ("aid", anonymous_ids)):
+        for value in values:
+            keys.append(identifier_key(kind, value))
+            needles.append(msgspec.json.encode(value).decode())
+            if kind == "uid":
+                needles += normalizer.hash_values("external_id", [value])[0]
+    return keys, needles
+
+
+def satisfies_identifier_rule(user: UserData) -> bool:
+    """Pinterest's rule: ``em``, or ``hashed_maids``, or both IP address and user agent."""
+    return bool(
+        (user.em is not UNSET and user.em)
+        or (user.hashed_maids is not UNSET and user.hashed_maids)
+        or (user.client_ip_address and user.client_user_agent)
+    )
+
+
+def merge_profiles(kept: Profile, other: Profile) -> Profile:
+    """One profile from two people's: the kept one's latest values win."""
+    merged = Profile(fields={f: list(v) for f, v in other.fields.items()})
+    _remember(
+        merged,
+        IdentitySignals(
+            keys=(), fields=kept.fields, ip=kept.last_ip, user_agent=kept.last_user_agent
+        ),
+    )
+    merged.last_ip = kept.last_ip or other.last_ip
+    merged.last_user_agent = kept.last_user_agent or other.last_user_agent
+    return merged
+
+
+def enrich(
+    event: ConversionEvent,
+    person: int,
+    profile: Profile,
+    clicks: Sequence[Click],
+    *,
+    window_seconds: float,
+) -> tuple[ConversionEvent, Enrichment]:
+    """The event with what its person adds, and a record of it (the input is not changed)."""
+    user = event.user_data
+    added: list[str] = []
+    click_id: str | None = None
+    click: Click | None = None
+    changes: dict[str, object] = {}
+    if not user.click_id:
+        earliest = event.event_time - window_seconds
+        usable = [c for c in clicks if earliest <= c.last_seen <= event.event_time + 300]
+        if usable:
+            click = max(usable, key=lambda c: c.last_seen)
+            click_id = click.click_id
+            changes["click_id"] = click_id
+            added.append("click_id")
+    has_em = user.em is not UNSET and bool(user.em)
+    has_ph = user.ph is not UNSET and bool(user.ph)
+    if not has_em and not has_ph:
+        for field in ("em", "ph"):
+            digests = profile.fields.get(field)
+            if digests:
+                changes[field] = list(reversed(digests[-3:]))
+                added.append(field)
+    merged = msgspec.structs.replace(user, **changes) if changes else user
+    if not satisfies_identifier_rule(merged):
+        # Pinterest needs em, a MAID, or IP and user agent: take them from the person.
+        if profile.fields.get("em"):
+            changes["em"] = list(reversed(profile.fields["em"][-3:]))
+            added.append("em")
+        elif profile.last_ip and profile.last_user_agent:
+            changes["client_ip_address"] = profile.last_ip
+            changes["client_user_agent"] = profile.last_user_agent
+            added += ["client_ip_address", "client_user_agent"]
+    if not changes:
+        return event, Enrichment(person=person)
+    enriched = msgspec.structs.replace(event, user_data=msgspec.structs.replace(user, **changes))
+    record = Enrichment(
+        person=person,
+        click_id=click_id,
+        click_seen=click.last_seen if click else None,
+        utm=click.utm if click else {},
+        added=tuple(added),
+    )
+    return enriched, record
