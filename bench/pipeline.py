@@ -20,6 +20,11 @@ store's ``accept`` (much faster than through HTTP), then ``pinbridge run`` is st
 timed until the emulator has processed them all. Peak RSS of the pinbridge process is read
 from ``/proc/<pid>/status`` (``VmHWM``) before it is stopped.
 
+(c) **Scale-out** (``--store postgresql``, instead of (a) and (b)): the same end-to-end
+measurement on SQLite (one ``pinbridge run``), then on a throw-away PostgreSQL (durable
+settings) with one ``pinbridge run --no-sender`` collector and ``--senders`` (default 1, 2, 4)
+``pinbridge worker`` processes, each on a fresh database.
+
 Goals (issue 4): ≥ 30,000 events/s end to end; the backlog drained in ≤ 60 s with RSS ≤ 300 MB.
 """
 
@@ -107,19 +112,25 @@ class Processes:
         wait_ready(popen, f"http://127.0.0.1:{port}/_emulator/stats")
         return popen
 
-    def pinbridge(self, port: int, emulator_port: int, database: Path) -> Any:
+    def pinbridge(
+        self, port: int, emulator_port: int, database: Path | str, *flags: str, name: str = ""
+    ) -> Any:
+        """``pinbridge run`` (with ``flags``), or ``pinbridge worker`` when ``port`` is 0."""
         config = self.folder / "bench.toml"
         config.write_text(CONFIG)
+        url = database if isinstance(database, str) else f"sqlite:///{database}"
         env = {
             **self.env,
-            "PINBRIDGE_DATABASE_URL": f"sqlite:///{database}",
+            "PINBRIDGE_DATABASE_URL": url,
             "PINTEREST_AD_ACCOUNT_ID": ACCOUNT,
             "PINTEREST_ACCESS_TOKEN": TOKEN,
             "PINTEREST_API_BASE": f"http://127.0.0.1:{emulator_port}/v5",
             "PINBRIDGE_WRITE_KEYS": WRITE_KEY,
         }
-        args = [sys.executable, "-m", "pinbridge", "run", "--port", str(port)]
-        return self.spawn("pinbridge", [*args, "--config", str(config)], env)
+        args = [sys.executable, "-m", "pinbridge", "run", "--port", str(port), *flags]
+        if not port:
+            args = [sys.executable, "-m", "pinbridge", "worker"]
+        return self.spawn(name or "pinbridge", [*args, "--config", str(config)], env)
 
     def stop_all(self) -> None:
         for popen in self.started:
@@ -345,6 +356,58 @@ def end_to_end(folder: Path, args: argparse.Namespace) -> None:
     )
 
 
+# -- (c) scale-out on PostgreSQL ---------------------------------------------------------------
+
+
+def one_run(
+    folder: Path, bodies: list[bytes], args: argparse.Namespace, url: str, senders: int
+) -> float:
+    """End-to-end events/s: ``senders`` 0 is one ``pinbridge run`` (SQLite's way); N > 0 is one
+    ``pinbridge run --no-sender`` collector and N ``pinbridge worker`` processes."""
+    emulator_port, port = free_port(), free_port()
+    with processes(folder) as group:
+        group.emulator(emulator_port, 1000)
+        flags = ("--no-sender",) if senders else ()
+        collector = group.pinbridge(port, emulator_port, url, *flags)
+        wait_ready(collector, f"http://127.0.0.1:{port}/healthz")
+        for n in range(senders):
+            group.pinbridge(0, emulator_port, url, name=f"worker-{n}")
+        with httpx2.Client(base_url=f"http://127.0.0.1:{emulator_port}", timeout=60) as emulator:
+            first, _, accepted = post_all(f"http://127.0.0.1:{port}", bodies, args.clients)
+            delivered_at = wait_processed(emulator, accepted, timeout=600)
+    return accepted / (delivered_at - first)
+
+
+def scale_out(folder: Path, args: argparse.Namespace) -> None:
+    """``--store postgresql``: SQLite's end-to-end figure, then PostgreSQL's with 1, 2, 4
+    senders, on the same events, in one run. PostgreSQL is a throw-away cluster from the
+    system's binaries with durable settings (fsync and synchronous_commit on)."""
+    from pinbridge.testing import ThrowawayCluster
+
+    calls = segment_calls(args.events, args.people, time.time())
+    encode = msgspec.json.Encoder().encode
+    bodies = [
+        encode({"batch": calls[i : i + args.post_size]})
+        for i in range(0, len(calls), args.post_size)
+    ]
+    print(
+        f"(c) scale-out: {args.events:,} events, {args.post_size} per post, {args.clients} clients"
+    )
+    sqlite_rate = one_run(folder, bodies, args, f"sqlite:///{folder / 'scale.db'}", 0)
+    print(f"    SQLite, pinbridge run            {sqlite_rate:10,.0f} events/s")
+    with ThrowawayCluster(durable=True) as cluster:
+        import psycopg
+
+        for senders in args.senders:
+            with psycopg.connect(cluster.url(), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE bench_{senders}".encode())
+            rate = one_run(folder, bodies, args, cluster.url(f"bench_{senders}"), senders)
+            print(
+                f"    PostgreSQL, 1 collector + {senders} sender{'s' if senders > 1 else ' '} "
+                f"{rate:10,.0f} events/s  ({rate / sqlite_rate:.2f}x SQLite)"
+            )
+
+
 # -- (b) backlog -----------------------------------------------------------------------------
 
 
@@ -454,12 +517,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 and 50,000 events")
     parser.add_argument("--only", choices=["e2e", "backlog"], help="run one part")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="postgresql: (c) end to end on PostgreSQL beside SQLite, instead of (a) and (b)",
+    )
+    parser.add_argument(
+        "--senders",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2, 4],
+        help="(c) sender processes per PostgreSQL measurement (default 1,2,4)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.backlog = 10_000, 50_000
     folder = Path(tempfile.mkdtemp(prefix="pinbridge-bench-"))
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; work folder {folder}")
     try:
+        if args.store == "postgresql":
+            scale_out(folder, args)
+            return
         if args.only != "backlog":
             end_to_end(folder, args)
         if args.only != "e2e":

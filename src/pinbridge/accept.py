@@ -91,20 +91,29 @@ class Acceptor:
         results: list[ItemResult] = []
         pending: list[PendingInput] = []
         owners: list[ItemResult] = []
+        counted: list[_Counted] = []
         for index, message in enumerate(messages):
             outcome = self._transform(message, now=int(now), default_source=default_source)
             if not outcome.ok:
                 results.append(
                     ItemResult(index, "rejected", errors=outcome.errors, warnings=outcome.warnings)
                 )
+                counted.append(_Counted())
                 continue
             result = ItemResult(index, "ignored", warnings=outcome.warnings)
             results.append(result)
+            names = tuple(e.event_name for e in outcome.events)
+            count = _Counted(names, "" if names or _no_event(message) else "mapping")
+            counted.append(count)
             reason = self._filter(message, outcome.events) if outcome.events else None
             if reason is not None:  # nothing of it is kept, not even its identity
                 result.status, result.reason = "dropped", reason
+                count.reason = reason.split(":", 1)[0]
                 continue
             events = tuple(self._pending(outcome.events, outcome.needs_identifier))
+            count.destinations = tuple(sorted({d for e in events for d in e.destinations}))
+            if names and not events:
+                count.reason = "no_destination"
             if not events and (outcome.identity is None or self._identity is None):
                 continue
             result.event_ids = [e.event_id for e in events]
@@ -122,8 +131,13 @@ class Acceptor:
                 elif answer:
                     # An input that fans out is accepted when any of its events is new.
                     result.status = "accepted" if "accepted" in answer else "duplicate"
-        self._count(results)
+        self._count(results, counted, now)
         return results
+
+    @property
+    def metrics(self) -> Metrics:
+        """Where outcomes are counted (its ``tally`` is flushed to the store by the caller)."""
+        return self._metrics
 
     def _pending(
         self, events: Sequence[ConversionEvent], needs_identifier: bool
@@ -142,8 +156,35 @@ class Acceptor:
                     needs_identifier=needs_identifier,
                 )
 
-    def _count(self, results: Sequence[ItemResult]) -> None:
-        for result in results:
-            self._metrics.events.labels(result.status).inc()
-            if result.status == "dropped":
-                self._metrics.dropped.labels(result.reason.split(":", 1)[0]).inc()
+    def _count(
+        self, results: Sequence[ItemResult], counted: Sequence[_Counted], now: float
+    ) -> None:
+        metrics = self._metrics
+        for result, count in zip(results, counted, strict=True):
+            status = result.status
+            metrics.events.labels(status).inc()
+            first = count.names[0] if count.names else ""
+            metrics.received.labels(first).inc()
+            if status == "dropped" or count.reason == "mapping":
+                metrics.dropped.labels(count.reason).inc()
+            metrics.tally.add(now, status, count.reason, first)
+            for name in count.names or ("",):
+                for destination in count.destinations or ("",):
+                    metrics.outcomes.labels(status, count.reason, destination, name).inc()
+
+
+class _Counted:
+    """What metrics need of one input: its Pinterest event names, destinations, and why it
+    was dropped or ignored (bot, consent, mapping, no_destination; else '')."""
+
+    __slots__ = ("destinations", "names", "reason")
+
+    def __init__(self, names: tuple[str, ...] = (), reason: str = "") -> None:
+        self.names = names
+        self.reason = reason
+        self.destinations: tuple[str, ...] = ()
+
+
+def _no_event(message: object) -> bool:
+    """Calls that never become a Pinterest event (identify, alias), unlike a dropped name."""
+    return isinstance(message, dict) and message.get("type") in ("identify", "alias", "group")

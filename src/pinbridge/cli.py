@@ -20,7 +20,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pinbridge import __version__
-from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings
+from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
+from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings, open_configured_store
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, person_keys
 from pinbridge.importer import IMPORT_DEDUP_WINDOW, ImportSummary, count_rows, import_rows
@@ -36,7 +37,7 @@ from pinbridge.service import (
     build_service,
     effective_destinations,
 )
-from pinbridge.store import DestinationStats, ForgetReport, open_store
+from pinbridge.store import ForgetReport, StoreError, migrate_store
 from pinbridge.transform import Transformer, TransformResult
 
 __all__ = ["main"]
@@ -133,14 +134,19 @@ def _serving_settings(config_path: Path | None) -> Settings:
 @_config_option
 @click.option("--host", default=None, help="Interface to listen on (default: [server] host).")
 @click.option("--port", type=int, default=None, help="Port (default: [server] port, 8080).")
-def run(config_path: Path | None, host: str | None, port: int | None) -> None:
-    """Run the collector and the sender in one process."""
+@click.option(
+    "--no-sender",
+    is_flag=True,
+    help="Collector only: leave delivery to `pinbridge worker` processes (PostgreSQL).",
+)
+def run(config_path: Path | None, host: str | None, port: int | None, no_sender: bool) -> None:
+    """Run the collector and the sender in one process (or the collector alone)."""
     settings = _serving_settings(config_path)
     server = msgspec.structs.replace(
         settings.server, host=host or settings.server.host, port=port or settings.server.port
     )
     settings = msgspec.structs.replace(settings, server=server)
-    service = build_service(settings)
+    service = build_service(settings, with_sender=not no_sender)
     _print_banner(settings, service)
     uvicorn.run(
         service.app,
@@ -150,6 +156,19 @@ def run(config_path: Path | None, host: str | None, port: int | None) -> None:
         access_log=False,
         lifespan="on",
     )
+
+
+@main.command()
+@_config_option
+def migrate(config_path: Path | None) -> None:
+    """Bring the database's schema up to date (safe to run on a live deployment and from
+    several nodes at once; PostgreSQL serialises migrators with an advisory lock)."""
+    settings = _settings(config_path)
+    try:
+        version = migrate_store(settings.store.url)
+    except (StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{settings.store.display_url}: schema version {version}")
 
 
 @main.command()
@@ -187,7 +206,7 @@ def _print_banner(settings: Settings, service: Service) -> None:
             f"  write key    {DEV_WRITE_KEY} (development default; set PINBRIDGE_WRITE_KEYS)"
         )
     console.print(f"  health       {base}/healthz")
-    console.print(f"  store        {settings.store.url}")
+    console.print(f"  store        {settings.store.display_url}")
     for destination in effective_destinations(settings):
         if service.embedded_emulator is not None:
             console.print(
@@ -204,49 +223,6 @@ def _print_banner(settings: Settings, service: Service) -> None:
                 f"  destination  {destination.name}: ad account {destination.ad_account_id} "
                 f"at {destination.api_base}{mode}"
             )
-
-
-@main.command()
-@_config_option
-def status(config_path: Path | None) -> None:
-    """Queue depth, delivered, retrying and dead letters per destination.
-
-    Exits with status 2 when a destination is stopped (Pinterest refused its credentials).
-    """
-    settings = _settings(config_path)
-    url = settings.store.url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise click.ClickException(f"no database at {url} yet: start `pinbridge run` first")
-    rows = asyncio.run(_stats(settings))
-    table = Table(title="pinbridge delivery")
-    for column in ("destination", "queued", "in flight", "retrying", "delivered", "dead letters"):
-        table.add_column(column, justify="left" if column == "destination" else "right")
-    table.add_column("state")
-    stopped = False
-    for row in rows:
-        stopped = stopped or row.paused_reason is not None
-        table.add_row(
-            row.destination,
-            f"{row.queued:,}",
-            f"{row.in_flight:,}",
-            f"{row.retrying:,}",
-            f"{row.delivered:,}",
-            f"{row.dead:,}",
-            f"[red]stopped: {row.paused_reason}[/red]"
-            if row.paused_reason
-            else "[green]ok[/green]",
-        )
-    Console().print(table if rows else "No events yet.")
-    if stopped:
-        sys.exit(2)
-
-
-async def _stats(settings: Settings) -> list[DestinationStats]:
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
-    try:
-        return await store.stats(now=time.time())
-    finally:
-        await store.aclose()
 
 
 @main.command()
@@ -270,7 +246,7 @@ def replay(
 async def _replay(
     settings: Settings, reason: str | None, since: float | None, destination: str | None
 ) -> int:
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    store = open_configured_store(settings)
     try:
         letters = await store.dead_letters(
             destination=destination, since=since, reason=reason, limit=10_000_000
@@ -311,6 +287,8 @@ def configure_logging() -> None:
 
 
 main.add_command(emulator)
+for _command in DIAGNOSTIC_COMMANDS:  # status, quality, catalog, dashboard
+    main.add_command(_command)
 
 
 @main.command("import")
@@ -386,7 +364,7 @@ async def _import(
     default_event: str,
     report_path: Path,
 ) -> ImportSummary:
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    store = open_configured_store(settings)
     try:
         acceptor = build_acceptor(settings, store, dedup_window=IMPORT_DEDUP_WINDOW)
         total = count_rows(file, file_format)
@@ -396,7 +374,7 @@ async def _import(
             Progress(console=Console(stderr=True)) as progress,
         ):
             task = progress.add_task("importing", total=total)
-            return await import_rows(
+            summary = await import_rows(
                 stream,
                 file_format=file_format,
                 columns=columns,
@@ -406,6 +384,8 @@ async def _import(
                 default_event=default_event,
                 progress=lambda n: progress.advance(task, n),
             )
+        await store.add_accept_counts(acceptor.metrics.tally.drain())
+        return summary
     finally:
         await store.aclose()
 
@@ -443,7 +423,7 @@ def forget(
 
 
 async def _forget(settings: Settings, keys: list[str], needles: list[str]) -> ForgetReport:
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    store = open_configured_store(settings)
     try:
         return await store.forget(keys, needles)
     finally:
@@ -499,7 +479,7 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
 async def _attribution(
     settings: Settings, since: float, window: float, *, quiet: bool
 ) -> list[AttributionRow]:
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    store = open_configured_store(settings)
     try:
         rows = await store.attribution_rows(since=since, window=window)
     finally:

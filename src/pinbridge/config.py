@@ -19,24 +19,31 @@ import msgspec
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, DEFAULT_MAX_PER_KIND
 from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
+from pinbridge.store import Store, open_store
 from pinbridge.transform import Transformer, TransformOptions
+from pinbridge.web.auth import is_password_hash
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATABASE_URL",
     "DEV_WRITE_KEY",
     "EMULATOR_DESTINATION",
+    "DashboardSettings",
     "DeliverySettings",
     "Destination",
     "IdentitySettings",
+    "KeyLimitSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
     "load_settings",
+    "open_configured_store",
 ]
 
 DEFAULT_CONFIG_FILE = Path("pinbridge.toml")
 DEFAULT_DATABASE_URL = "sqlite:///var/pinbridge.db"
+#: What ``[store] url`` (``PINBRIDGE_DATABASE_URL``) may start with.
+STORE_URL_PREFIXES = ("sqlite:///", "memory:", "postgresql://", "postgres://")
 #: The write key accepted when none is configured, so that `make run` works out of the box.
 DEV_WRITE_KEY = "dev-write-key"
 #: Name of the destination pointed at the embedded emulator when no credentials are set.
@@ -44,6 +51,14 @@ EMULATOR_DESTINATION = "emulator"
 EMULATOR_AD_ACCOUNT = "549755885175"
 _ACCOUNT = re.compile(r"\d{1,18}")
 _ORIGIN = re.compile(r"https?://[^/?#\s]+", re.IGNORECASE)
+
+
+class KeyLimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[server.key_limits."<write key>"]``: limits replacing the server-wide ones for a key."""
+
+    requests_per_minute: int | None = None
+    max_body_bytes: int | None = None
+    max_events_per_request: int | None = None
 
 
 class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -59,6 +74,8 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     drop_bots: bool = True
     #: write key → site origins allowed to send with it from a browser (``/v1/collect``).
     cors_origins: dict[str, tuple[str, ...]] = {}
+    #: write key → its own limits (request rate, body size, events per request).
+    key_limits: dict[str, KeyLimitSettings] = {}
 
     def __repr__(self) -> str:
         keys = f"<{len(self.write_keys)} write keys>" if self.write_keys else "()"
@@ -68,16 +85,37 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             f"max_events_per_request={self.max_events_per_request!r}, "
             f"requests_per_minute_per_key={self.requests_per_minute_per_key!r}, "
             f"trusted_proxies={self.trusted_proxies!r}, drop_bots={self.drop_bots!r}, "
-            f"cors_origins=<{len(self.cors_origins)} write keys>)"
+            f"cors_origins=<{len(self.cors_origins)} write keys>, "
+            f"key_limits=<{len(self.key_limits)} write keys>)"
         )
 
 
 class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``[store]``: where events are kept."""
+    """``[store]``: where events are kept.
+
+    ``url``: ``sqlite:///path`` (embedded) or ``postgresql://...`` (shared by several nodes).
+    ``synchronous`` applies to SQLite; ``pool_size`` (connections per process) and
+    ``migrate_on_start`` (apply missing migrations at start; otherwise ``pinbridge migrate``
+    must have run) to PostgreSQL.
+    """
 
     url: str = DEFAULT_DATABASE_URL
     synchronous: str = "NORMAL"
     dedup_window_seconds: float = 48 * 3600
+    pool_size: int = 10
+    migrate_on_start: bool = True
+
+    @property
+    def display_url(self) -> str:
+        """``url`` with its password hidden."""
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.url)
+
+    def __repr__(self) -> str:
+        return (
+            f"StoreSettings(url={self.display_url!r}, synchronous={self.synchronous!r}, "
+            f"dedup_window_seconds={self.dedup_window_seconds!r}, pool_size={self.pool_size!r}, "
+            f"migrate_on_start={self.migrate_on_start!r})"
+        )
 
 
 class DeliverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -91,6 +129,7 @@ class DeliverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     rate_limit_per_minute: int = 5000
     paused_probe_seconds: float = 300.0
     timeout_seconds: float = 30.0
+    concurrency: int = 2
 
 
 class IdentitySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -108,6 +147,28 @@ class IdentitySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     ignore_user_ids: tuple[str, ...] = ()
     ignore_anonymous_ids: tuple[str, ...] = ()
     max_per_kind: dict[str, int] = {}
+
+
+class DashboardSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[dashboard]``: who may log in to ``/ui`` (nobody when no user is configured).
+
+    ``users`` maps a user name to a password hash from ``pinbridge dashboard passwd``;
+    ``PINBRIDGE_DASHBOARD_PASSWORD`` adds the user ``admin`` with that password (hashed at
+    start, never stored). ``session_secret`` signs session cookies (default: random per
+    process, so a restart logs everyone out); ``secure_cookie`` marks the cookie HTTPS-only
+    (set it when a TLS proxy fronts pinbridge).
+    """
+
+    users: dict[str, str] = {}
+    password: str = ""
+    session_secret: str = ""
+    secure_cookie: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"DashboardSettings(users=<{len(self.users)} users>, password='***', "
+            f"session_secret='***', secure_cookie={self.secure_cookie!r})"
+        )
 
 
 class Destination(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -149,6 +210,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     delivery: DeliverySettings = DeliverySettings()
     transform: TransformOptions = TransformOptions()
     identity: IdentitySettings = IdentitySettings()
+    dashboard: DashboardSettings = DashboardSettings()
     destinations: tuple[Destination, ...] = ()
     embedded_emulator: bool = False
 
@@ -158,7 +220,8 @@ def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
 
     Environment variables: ``PINBRIDGE_DATABASE_URL``, ``PINBRIDGE_WRITE_KEYS`` (comma
     separated), ``PINTEREST_AD_ACCOUNT_ID`` + ``PINTEREST_ACCESS_TOKEN`` (a destination named
-    ``pinterest``), ``PINTEREST_API_BASE``, ``PINBRIDGE_DEFAULT_REGION``.
+    ``pinterest``), ``PINTEREST_API_BASE``, ``PINBRIDGE_DEFAULT_REGION``,
+    ``PINBRIDGE_DASHBOARD_PASSWORD`` (the dashboard user ``admin``).
 
     Raises:
         ConfigError: the file is missing, is not TOML, or has a wrong key or value.
@@ -200,6 +263,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     if env.get("PINBRIDGE_WRITE_KEYS"):
         keys = [k.strip() for k in env["PINBRIDGE_WRITE_KEYS"].split(",") if k.strip()]
         _section(data, "server")["write_keys"] = keys
+    if env.get("PINBRIDGE_DASHBOARD_PASSWORD"):
+        _section(data, "dashboard")["password"] = env["PINBRIDGE_DASHBOARD_PASSWORD"]
     if env.get("PINBRIDGE_DEFAULT_REGION"):
         _section(data, "transform")["default_region"] = env["PINBRIDGE_DEFAULT_REGION"]
     account, token = env.get("PINTEREST_AD_ACCOUNT_ID"), env.get("PINTEREST_ACCESS_TOKEN")
@@ -270,11 +335,19 @@ def _check(settings: Settings) -> None:
             "[server] write_keys (the development key works only with the embedded emulator)"
         )
     _check_server(settings.server)
-    if not settings.store.url.startswith(("sqlite:///", "memory:")):
+    for user, stored in settings.dashboard.users.items():
+        if not is_password_hash(stored):
+            raise ConfigError(
+                f"dashboard.users.{user}: not a password hash; make one with "
+                "`pinbridge dashboard passwd`"
+            )
+    if not settings.store.url.startswith(STORE_URL_PREFIXES):
         raise ConfigError(
             f"store.url: unsupported database URL {settings.store.url.split(':', 1)[0]!r}; "
-            "use sqlite:///path"
+            "use sqlite:///path or postgresql://user:password@host/database"
         )
+    if settings.store.pool_size < 2:
+        raise ConfigError("store.pool_size must be at least 2")
     if settings.store.synchronous.upper() not in ("NORMAL", "FULL"):
         raise ConfigError("store.synchronous must be NORMAL or FULL")
     if not 1 <= settings.delivery.batch_size <= 1000:
@@ -300,3 +373,14 @@ def _check_server(server: ServerSettings) -> None:
                 raise ConfigError(
                     f"server.cors_origins: {origin!r} is not an origin (https://host[:port])"
                 )
+
+
+def open_configured_store(settings: Settings) -> Store:
+    """The store ``[store]`` names, opened with its settings."""
+    store = settings.store
+    return open_store(
+        store.url,
+        synchronous=store.synchronous,
+        pool_size=store.pool_size,
+        migrate=store.migrate_on_start,
+    )

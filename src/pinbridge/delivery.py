@@ -29,17 +29,31 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
 import structlog
 from msgspec.structs import replace
 
 from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
+from pinbridge.metrics import Metrics
 from pinbridge.pinterest.client import Outcome, PinterestClient
-from pinbridge.ratelimit import TokenBucket
+from pinbridge.ratelimit import RateLimit, TokenBucket
 from pinbridge.store.base import Claimed, Completion, Store
 
 __all__ = ["DestinationRuntime", "Sender"]
 
 log = structlog.get_logger("pinbridge.delivery")
+
+
+class _Head(msgspec.Struct):
+    """What the metrics need of a payload."""
+
+    event_name: str = ""
+    event_time: int = 0
+
+
+_head = msgspec.json.Decoder(_Head).decode
+#: How often the shared pause state is read from the store, per destination.
+PAUSE_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -50,7 +64,8 @@ class DestinationRuntime:
     ad_account_id: str
     client: PinterestClient
     test: bool = False
-    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(5000))
+    #: The ad account's budget: this process's own, or shared in the database (PostgreSQL).
+    bucket: RateLimit = field(default_factory=lambda: TokenBucket(5000))
 
 
 class Sender:
@@ -66,6 +81,9 @@ class Sender:
         paused_probe_seconds: how often a paused destination is tried again.
         clock: seconds since the epoch (``time.time``); tests pass their own.
         rng: randomness for the jitter.
+        metrics: where answers, batch sizes and latencies are counted (``None``: nowhere).
+        concurrency: rounds in flight per destination: while one batch waits for Pinterest's
+            answer, the next is claimed and sent (claims are leased, so they never overlap).
     """
 
     def __init__(
@@ -80,6 +98,8 @@ class Sender:
         poll_interval: float = 0.2,
         paused_probe_seconds: float = 300.0,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+        concurrency: int = 2,
     ) -> None:
         self._store = store
         self._destinations = {d.name: d for d in destinations}
@@ -90,9 +110,12 @@ class Sender:
         self._poll = poll_interval
         self._probe = paused_probe_seconds
         self._rng = rng or random.Random()
+        self._metrics = metrics
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._paused_until: dict[str, float] = {}
+        self._pause_checked: dict[str, tuple[float, bool]] = {}
+        self._concurrency = concurrency
 
     @property
     def destinations(self) -> Mapping[str, DestinationRuntime]:
@@ -106,7 +129,8 @@ class Sender:
         """Serve every destination until ``stop`` is set."""
         async with asyncio.TaskGroup() as group:
             for name in self._destinations:
-                group.create_task(self._loop(name, stop))
+                for _ in range(self._concurrency):
+                    group.create_task(self._loop(name, stop))
 
     async def _loop(self, name: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -151,7 +175,7 @@ class Sender:
             claimed = [c for c in claimed if c.expires_at > now]
             if not claimed:
                 return len(expired)
-        wait = destination.bucket.wait_time(self._clock())
+        wait = await destination.bucket.reserve(self._clock())
         if wait > 0:
             await asyncio.sleep(wait)
         outcomes = await self._send(destination, [c.payload for c in claimed])
@@ -160,7 +184,25 @@ class Sender:
         await self._store.complete(self.owner, completions, now=now)
         await self._update_pause(name, outcomes, now, probing)
         self._log(name, outcomes)
+        self._observe(name, claimed, outcomes, now)
         return len(expired) + len(claimed)
+
+    def _observe(
+        self, name: str, claimed: Sequence[Claimed], outcomes: Sequence[Outcome], now: float
+    ) -> None:
+        """Count each answer and, for delivered events, the two latencies."""
+        metrics = self._metrics
+        if metrics is None:
+            return
+        metrics.batch_size.labels(name).observe(len(claimed))
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            head = _head(item.payload)
+            status = "" if outcome.http_status is None else str(outcome.http_status)
+            metrics.deliveries.labels(name, head.event_name, outcome.kind, status).inc()
+            if outcome.kind == "processed":
+                metrics.event_latency.labels(name).observe(max(0.0, now - head.event_time))
+                if item.accepted_at:
+                    metrics.accept_latency.labels(name).observe(max(0.0, now - item.accepted_at))
 
     async def _send(
         self, destination: DestinationRuntime, payloads: Sequence[bytes]
@@ -180,9 +222,16 @@ class Sender:
         )
 
     async def _probing(self, name: str, now: float) -> bool | None:
-        """False: send normally; True: send one event to probe; None: stay paused."""
-        paused = await self._store.paused()
-        if name not in paused:
+        """False: send normally; True: send one event to probe; None: stay paused.
+
+        The pause state is shared through the store (another process may have paused the
+        destination); it is read again at most every ``PAUSE_CHECK_SECONDS``.
+        """
+        checked, was_paused = self._pause_checked.get(name, (-PAUSE_CHECK_SECONDS, False))
+        if now - checked >= PAUSE_CHECK_SECONDS:
+            was_paused = name in await self._store.paused()
+            self._pause_checked[name] = (now, was_paused)
+        if not was_paused:
             return False
         until = self._paused_until.get(name, 0.0)
         if now < until:
@@ -198,11 +247,13 @@ class Sender:
             reason = stopped.message
             await self._store.pause(name, reason, now=now)
             self._paused_until[name] = now + self._probe
+            self._pause_checked[name] = (now, True)
             log.warning("destination stopped", destination=name, reason=reason)
         elif probing and any(o.kind in ("processed", "failed") for o in outcomes):
             # Pinterest looked at the events, so it took the credentials.
             await self._store.resume(name)
             self._paused_until.pop(name, None)
+            self._pause_checked[name] = (now, False)
             log.info("destination resumed", destination=name)
 
     def _completion(self, claimed: Claimed, outcome: Outcome, now: float) -> Completion:

@@ -1,10 +1,26 @@
-"""Calls per minute per ad account: a token bucket on a clock the caller passes in."""
+"""Calls per minute per ad account: a token bucket on a clock the caller passes in.
+
+The sender asks a :class:`RateLimit` before each call. :class:`TokenBucket` keeps the budget in
+this process (enough with SQLite, where one process sends);
+:class:`pinbridge.store.postgres.SharedTokenBucket` keeps it in the database, so that every
+sender of a PostgreSQL deployment takes from the same budget.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
-__all__ = ["TokenBucket"]
+__all__ = ["RateLimit", "TokenBucket"]
+
+
+class RateLimit(Protocol):
+    """One ad account's budget of calls."""
+
+    async def reserve(self, now: float) -> float:
+        """Take one call; returns the seconds to wait before making it (0: at once)."""
+        ...
 
 
 class TokenBucket(msgspec.Struct):
@@ -31,3 +47,7 @@ class TokenBucket(msgspec.Struct):
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) * 60.0 / self.rate_per_minute
+
+    async def reserve(self, now: float) -> float:
+        """:meth:`wait_time`, as :class:`RateLimit` asks for it."""
+        return self.wait_time(now)

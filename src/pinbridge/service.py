@@ -14,7 +14,9 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import structlog
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
@@ -26,20 +28,24 @@ from pinbridge.config import (
     EMULATOR_DESTINATION,
     Destination,
     Settings,
+    open_configured_store,
 )
 from pinbridge.delivery import DestinationRuntime, Sender
+from pinbridge.diagnostics import DEAD_LETTER_WINDOW, EqsFetcher
 from pinbridge.filters import TrafficFilter
 from pinbridge.identity import DEFAULT_MAX_PER_KIND
 from pinbridge.metrics import Metrics
 from pinbridge.normalize import Normalizer
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.pinterest.emulator import EmulatorConfig, EmulatorTransport, create_emulator_app
-from pinbridge.ratelimit import TokenBucket
+from pinbridge.ratelimit import RateLimit
 from pinbridge.signals import identifier_key
-from pinbridge.store import IdentityPolicy, Store, open_store
+from pinbridge.store import DestinationStats, IdentityPolicy, Store, rate_limit
 from pinbridge.transform import Transformer
+from pinbridge.web.auth import Sessions, hash_password
 from pinbridge.web.browser import BrowserCollector, CorsPolicy, browser_routes, tag_event_map
-from pinbridge.web.collector import Collector, collector_routes
+from pinbridge.web.collector import Collector, KeyLimits, collector_routes
+from pinbridge.web.dashboard import Dashboard, dashboard_routes
 from pinbridge.web.proxies import TrustedProxies
 
 __all__ = [
@@ -53,6 +59,8 @@ __all__ = [
 EMULATOR_MOUNT = "/emulator"
 _EMULATOR_TOKEN = "embedded-emulator"
 _PRUNE_EVERY = 3600.0
+_FLUSH_COUNTS_EVERY = 5.0
+log = structlog.get_logger("pinbridge.service")
 
 
 @dataclass
@@ -66,6 +74,7 @@ class Service:
     write_keys: tuple[str, ...]
     embedded_emulator: Starlette | None = None
     clients: list[PinterestClient] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def effective_destinations(settings: Settings) -> tuple[Destination, ...]:
@@ -90,12 +99,12 @@ def build_service(
     clock: Callable[[], float] = time.time,
 ) -> Service:
     """Compose the service; nothing runs until the app's lifespan starts."""
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    store = open_configured_store(settings)
     emulator = create_emulator_app(EmulatorConfig()) if settings.embedded_emulator else None
     destinations = effective_destinations(settings)
     runtimes, clients = [], []
     # Pinterest limits calls per ad account: destinations sharing one share its bucket.
-    buckets: dict[str, TokenBucket] = {}
+    buckets: dict[str, RateLimit] = {}
     for destination in destinations:
         transport = EmulatorTransport(app=emulator) if emulator is not None else None
         client = PinterestClient(
@@ -114,11 +123,15 @@ def build_service(
                 test=destination.test,
                 bucket=buckets.setdefault(
                     destination.ad_account_id,
-                    TokenBucket(settings.delivery.rate_limit_per_minute),
+                    rate_limit(
+                        store, destination.ad_account_id, settings.delivery.rate_limit_per_minute
+                    ),
                 ),
             )
         )
     delivery = settings.delivery
+    metrics = Metrics()
+    metrics.source = lambda: _queue_figures(store, clock())
     sender = Sender(
         store=store,
         destinations=runtimes,
@@ -128,10 +141,11 @@ def build_service(
         lease_seconds=delivery.lease_seconds,
         poll_interval=delivery.poll_interval_seconds,
         paused_probe_seconds=delivery.paused_probe_seconds,
+        concurrency=delivery.concurrency,
         rng=random.Random(),
+        metrics=metrics,
     )
     write_keys = settings.server.write_keys or (DEV_WRITE_KEY,)
-    metrics = Metrics()
     routes: list[BaseRoute] = []
     if with_collector:
         acceptor = build_acceptor(settings, store, metrics=metrics)
@@ -143,13 +157,24 @@ def build_service(
             on_accept=sender.wake,
             clock=clock,
             requests_per_minute=settings.server.requests_per_minute_per_key,
+            key_limits={
+                key: KeyLimits(
+                    requests_per_minute=limits.requests_per_minute,
+                    max_body_bytes=limits.max_body_bytes,
+                    max_events=limits.max_events_per_request,
+                )
+                for key, limits in settings.server.key_limits.items()
+            },
             metrics=metrics,
         )
         routes.extend(collector_routes(collector))
         routes.extend(browser_routes(_browser(settings, collector)))
+    if with_collector:
+        routes.extend(dashboard_routes(_dashboard(settings, store, runtimes, clock)))
     if emulator is not None:
         routes.append(Mount(EMULATOR_MOUNT, app=emulator))
     service = Service(settings, store, sender, Starlette(), write_keys, emulator, clients)
+    service.metrics = metrics
     service.app = Starlette(
         routes=routes, lifespan=lambda app: _lifespan(service, with_sender, clock)
     )
@@ -218,11 +243,13 @@ async def _lifespan(
     if with_sender:
         tasks.append(asyncio.create_task(service.sender.run(stop), name="pinbridge-sender"))
     tasks.append(asyncio.create_task(_prune(service, stop, clock), name="pinbridge-prune"))
+    tasks.append(asyncio.create_task(_flush_counts(service, stop), name="pinbridge-counts"))
     try:
         yield
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await service.store.add_accept_counts(service.metrics.tally.drain())
         for client in service.clients:
             await client.aclose()
         await service.store.aclose()
@@ -236,3 +263,50 @@ async def _prune(service: Service, stop: asyncio.Event, clock: Callable[[], floa
         await service.store.prune(now=clock(), dedup_window=window, identity_retention=retention)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), _PRUNE_EVERY)
+
+
+async def _flush_counts(service: Service, stop: asyncio.Event) -> None:
+    """Write the accept path's outcome counts to the store every few seconds."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _FLUSH_COUNTS_EVERY)
+        try:
+            await service.store.add_accept_counts(service.metrics.tally.drain())
+        except Exception:  # diagnostics must never stop the service
+            log.exception("could not keep the accept counts")
+
+
+async def _queue_figures(store: Store, now: float) -> tuple[list[DestinationStats], dict[str, int]]:
+    stats = await store.stats(now=now)
+    return stats, await store.dead_letters_since(since=now - DEAD_LETTER_WINDOW)
+
+
+def _dashboard(
+    settings: Settings,
+    store: Store,
+    runtimes: Sequence[DestinationRuntime],
+    clock: Callable[[], float],
+) -> Dashboard:
+    """The dashboard, its users (``PINBRIDGE_DASHBOARD_PASSWORD`` hashed here, once) and the
+    Event Quality Score fetchers of every destination."""
+    config = settings.dashboard
+    users = dict(config.users)
+    if config.password:
+        users["admin"] = hash_password(config.password)
+    secret = config.session_secret.encode() or None
+    eqs = {r.name: _eqs_fetcher(r) for r in runtimes}
+    return Dashboard(
+        store,
+        Sessions(users, secret=secret, clock=clock),
+        eqs=eqs,
+        default_region=settings.transform.default_region,
+        secure_cookie=config.secure_cookie,
+        clock=clock,
+    )
+
+
+def _eqs_fetcher(runtime: DestinationRuntime) -> EqsFetcher:
+    async def fetch(lookback: str) -> Any:
+        return await runtime.client.conversion_eqs(runtime.ad_account_id, lookback_period=lookback)
+
+    return fetch

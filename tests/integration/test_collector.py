@@ -281,3 +281,35 @@ async def test_requests_per_key_are_limited(tmp_path):
     finally:
         await h.http.aclose()
         await h.store.aclose()
+
+
+async def test_limits_per_write_key(tmp_path):
+    """A write key's own limits replace the server-wide ones: body size and events."""
+    from pinbridge.web.collector import KeyLimits
+
+    store = SqliteStore(tmp_path / "pb.db")
+    acceptor = Acceptor(Transformer(), store, [DestinationRoute("all")], dedup_window=3600)
+    collector = Collector(
+        acceptor,
+        write_keys=[KEY, "small"],
+        max_body_bytes=20_000,
+        max_events=50,
+        clock=lambda: NOW,
+        key_limits={"small": KeyLimits(max_body_bytes=3_000, max_events=2)},
+    )
+    app = Starlette(routes=collector_routes(collector))
+    small = {"Authorization": "Basic " + base64.b64encode(b"small:").decode()}
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://c"
+    ) as http:
+
+        async def post(body, headers):
+            return await http.post("/v1/batch", content=json.dumps(body).encode(), headers=headers)
+
+        three = {"batch": [track(messageId=str(i)) for i in range(3)]}
+        assert (await post(three, small)).status_code == 413
+        assert (await post(three, AUTH)).status_code == 200
+        big = {"batch": [track(messageId="b", properties={"note": "x" * 4000})]}
+        assert (await post(big, small)).status_code == 413
+        assert (await post(big, AUTH)).status_code == 200
+    await store.aclose()

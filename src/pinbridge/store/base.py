@@ -29,16 +29,23 @@ from pinbridge.signals import IdentitySignals
 Answer = Literal["accepted", "duplicate", "unmatched"]
 
 __all__ = [
+    "AcceptCount",
     "Answer",
+    "CatalogProduct",
     "Claimed",
     "Completion",
     "DeadLetter",
     "DestinationStats",
     "ForgetReport",
+    "HistoryAttempt",
+    "HistoryDelivery",
+    "HistoryEvent",
     "IdentityPolicy",
     "PendingEvent",
     "PendingInput",
+    "SentEvent",
     "Store",
+    "TimelinePoint",
 ]
 
 
@@ -86,6 +93,8 @@ class Claimed(msgspec.Struct, frozen=True):
     payload: bytes
     attempts: int
     expires_at: float
+    #: When the event was accepted (for the acceptance → delivery latency).
+    accepted_at: float = 0.0
 
 
 class Completion(msgspec.Struct, frozen=True):
@@ -223,3 +232,128 @@ class Store(Protocol):
     async def aclose(self) -> None:
         """Release the database."""
         ...
+
+    # -- diagnostics (dashboard, `pinbridge quality`, `pinbridge catalog`) ------------------
+
+    async def catalog_load(
+        self, products: Sequence[CatalogProduct], *, now: float, replace: bool = True
+    ) -> int:
+        """Keep the catalog's products (replacing the previous catalog unless ``replace`` is
+        false); returns how many were written."""
+        ...
+
+    async def catalog_known(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are in the catalog."""
+        ...
+
+    async def catalog_size(self) -> tuple[int, float | None]:
+        """Products in the catalog and when it was last loaded (``None``: never)."""
+        ...
+
+    async def add_accept_counts(self, counts: Sequence[AcceptCount]) -> None:
+        """Add the accept path's outcome counts (per minute) to the kept totals."""
+        ...
+
+    async def accept_counts(self, *, since: float) -> list[AcceptCount]:
+        """Outcome counts of minutes from ``since`` on."""
+        ...
+
+    async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
+        """Deliveries of events accepted since ``since``, newest first, at most ``limit``."""
+        ...
+
+    async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
+        """Accepted events, finished deliveries and attempts per time bucket."""
+        ...
+
+    async def dead_letters_since(self, *, since: float) -> dict[str, int]:
+        """Dead letters per destination that died since ``since``."""
+        ...
+
+    async def history(
+        self, *, event_id: str, needle: bytes | None, limit: int
+    ) -> list[HistoryEvent]:
+        """Events with this ``event_id`` or whose payload contains ``needle``, newest first,
+        each with its deliveries and Pinterest's answers."""
+        ...
+
+
+class CatalogProduct(msgspec.Struct, frozen=True):
+    """One product of the catalog feed (only what diagnostics need)."""
+
+    id: str
+    title: str = ""
+    price: str = ""
+    availability: str = ""
+
+
+class AcceptCount(msgspec.Struct, frozen=True):
+    """How many inputs had one outcome in one minute (``minute``: unix time of its start)."""
+
+    minute: int
+    outcome: str
+    reason: str
+    event_name: str
+    count: int
+
+
+class SentEvent(msgspec.Struct, frozen=True):
+    """One delivery row with the payload it carries (or carried)."""
+
+    delivery_id: int
+    destination: str
+    event_name: str
+    event_time: int
+    accepted_at: float
+    state: str
+    finished_at: float | None
+    http_status: int | None
+    payload: bytes
+
+
+class TimelinePoint(msgspec.Struct, frozen=True):
+    """``count`` of ``series`` (accepted, delivered, dead, attempt:<outcome>) in the bucket
+    starting at ``t``; ``label`` is the HTTP status for attempts."""
+
+    t: float
+    series: str
+    label: str
+    count: int
+
+
+class HistoryAttempt(msgspec.Struct, frozen=True):
+    """One answer Pinterest gave for a delivery."""
+
+    at: float
+    outcome: str
+    http_status: int | None
+    message: str
+
+
+class HistoryDelivery(msgspec.Struct, frozen=True):
+    """An event's delivery to one destination, with every answer."""
+
+    id: int
+    destination: str
+    state: str
+    attempts: int
+    http_status: int | None
+    message: str | None
+    warning: str | None
+    enrichment: bytes | None
+    payload: bytes
+    finished_at: float | None
+    answers: list[HistoryAttempt] = []
+
+
+class HistoryEvent(msgspec.Struct, frozen=True):
+    """One accepted event: its input (PII removed), its payload, its deliveries."""
+
+    id: int
+    event_id: str
+    event_name: str
+    event_time: int
+    accepted_at: float
+    input: bytes
+    payload: bytes
+    deliveries: list[HistoryDelivery] = []

@@ -15,15 +15,22 @@ import msgspec
 
 from pinbridge.identity import Click, Profile, merge_profiles, resolve
 from pinbridge.store.base import (
+    AcceptCount,
     Answer,
+    CatalogProduct,
     Claimed,
     Completion,
     DeadLetter,
     DestinationStats,
     ForgetReport,
+    HistoryAttempt,
+    HistoryDelivery,
+    HistoryEvent,
     IdentityPolicy,
     PendingEvent,
     PendingInput,
+    SentEvent,
+    TimelinePoint,
 )
 from pinbridge.store.enrich import enrichments
 
@@ -50,6 +57,8 @@ class _Row:
     message: str = ""
     warning: str = ""
     finished_at: float | None = None
+    input: bytes = b""
+    enrichment: bytes | None = None
 
 
 class MemoryStore:
@@ -62,6 +71,10 @@ class MemoryStore:
         self._dedup: dict[tuple[str, str], float] = {}
         self._paused: dict[str, str] = {}
         self.identity = MemoryIdentity()
+        self._answers: dict[int, list[HistoryAttempt]] = {}
+        self._catalog: dict[str, CatalogProduct] = {}
+        self._catalog_loaded: float | None = None
+        self._counts: dict[tuple[int, str, str, str], int] = {}
 
     async def accept(
         self,
@@ -84,7 +97,10 @@ class MemoryStore:
                     max_per_kind=identity.max_per_kind,
                 )
             answers.append(
-                [self._accept(e, person, identity, now, dedup_window) for e in pending.events]
+                [
+                    self._accept(e, person, identity, now, dedup_window, pending.input)
+                    for e in pending.events
+                ]
             )
         return answers
 
@@ -95,6 +111,7 @@ class MemoryStore:
         policy: IdentityPolicy | None,
         now: float,
         dedup_window: float,
+        kept_input: bytes = b"",
     ) -> Answer:
         enriched = enrichments(self.identity, event, person, policy)
         if enriched is None:
@@ -106,6 +123,7 @@ class MemoryStore:
         self._dedup[key] = now
         for destination in event.destinations:
             payload = enriched[destination][0] if destination in enriched else event.payload
+            enrichment = enriched[destination][1] if destination in enriched else None
             row = _Row(
                 len(self._rows) + 1,
                 event,
@@ -115,6 +133,8 @@ class MemoryStore:
                 accepted_at=now,
             )
             row.person = person
+            row.enrichment = enrichment
+            row.input = kept_input
             self._rows[row.id] = row
         return "accepted"
 
@@ -136,7 +156,10 @@ class MemoryStore:
         for row in due:
             row.lease_owner, row.lease_until = owner, now + lease_seconds
         return sorted(
-            (Claimed(r.id, r.payload, r.attempts, r.item.event_time + _MAX_AGE) for r in due),
+            (
+                Claimed(r.id, r.payload, r.attempts, r.item.event_time + _MAX_AGE, r.accepted_at)
+                for r in due
+            ),
             key=lambda c: c.id,
         )
 
@@ -160,6 +183,9 @@ class MemoryStore:
                 row.state, row.finished_at = "dead", now
             if c.counted or c.kind == "release":
                 self.attempts.append((c.id, c.outcome, c.http_status, c.message))
+                self._answers.setdefault(c.id, []).append(
+                    HistoryAttempt(now, c.outcome, c.http_status, c.message)
+                )
         return done
 
     async def pause(self, destination: str, reason: str, *, now: float) -> None:
@@ -302,6 +328,123 @@ class MemoryStore:
 
     async def aclose(self) -> None:
         self.calls.append("aclose")
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    async def catalog_load(
+        self, products: Sequence[CatalogProduct], *, now: float, replace: bool = True
+    ) -> int:
+        self.calls.append("catalog_load")
+        if replace:
+            self._catalog.clear()
+        self._catalog.update((p.id, p) for p in products)
+        self._catalog_loaded = now
+        return len(products)
+
+    async def catalog_known(self, ids: Sequence[str]) -> set[str]:
+        return {i for i in ids if i in self._catalog}
+
+    async def catalog_size(self) -> tuple[int, float | None]:
+        return len(self._catalog), self._catalog_loaded
+
+    async def add_accept_counts(self, counts: Sequence[AcceptCount]) -> None:
+        for c in counts:
+            key = (c.minute, c.outcome, c.reason, c.event_name)
+            self._counts[key] = self._counts.get(key, 0) + c.count
+
+    async def accept_counts(self, *, since: float) -> list[AcceptCount]:
+        return [
+            AcceptCount(*key, count)
+            for key, count in sorted(self._counts.items())
+            if key[0] >= since
+        ]
+
+    async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
+        rows = sorted(self._rows.values(), key=lambda r: -r.id)
+        return [
+            SentEvent(
+                r.id,
+                r.destination,
+                r.item.event_name,
+                r.item.event_time,
+                r.accepted_at,
+                r.state,
+                r.finished_at,
+                r.http_status,
+                r.payload,
+            )
+            for r in rows
+            if r.accepted_at >= since
+        ][:limit]
+
+    async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
+        counts: dict[tuple[float, str, str], int] = {}
+
+        def add(at: float | None, series: str, label: str = "") -> None:
+            if at is not None and at >= since:
+                key = (at // bucket * bucket, series, label)
+                counts[key] = counts.get(key, 0) + 1
+
+        events = {}
+        for row in self._rows.values():
+            events[(row.item.event_name, row.item.event_id)] = row.accepted_at
+            if row.state != "queued":
+                add(row.finished_at, row.state)
+            for answer in self._answers.get(row.id, []):
+                status = "" if answer.http_status is None else str(answer.http_status)
+                add(answer.at, f"attempt:{answer.outcome}", status)
+        for accepted_at in events.values():
+            add(accepted_at, "accepted")
+        return [TimelinePoint(t, s, label, n) for (t, s, label), n in sorted(counts.items())]
+
+    async def dead_letters_since(self, *, since: float) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self._rows.values():
+            if row.state == "dead" and (row.finished_at or 0.0) >= since:
+                found[row.destination] = found.get(row.destination, 0) + 1
+        return found
+
+    async def history(
+        self, *, event_id: str, needle: bytes | None, limit: int
+    ) -> list[HistoryEvent]:
+        grouped: dict[tuple[str, str], list[_Row]] = {}
+        for row in sorted(self._rows.values(), key=lambda r: -r.id):
+            item = row.item
+            if item.event_id == event_id or (needle is not None and needle in item.payload):
+                grouped.setdefault((item.event_name, item.event_id), []).append(row)
+        found = []
+        for rows in list(grouped.values())[:limit]:
+            first = min(rows, key=lambda r: r.id)
+            deliveries = [
+                HistoryDelivery(
+                    r.id,
+                    r.destination,
+                    r.state,
+                    r.attempts,
+                    r.http_status,
+                    r.message,
+                    r.warning,
+                    r.enrichment,
+                    r.payload,
+                    r.finished_at,
+                    answers=list(self._answers.get(r.id, [])),
+                )
+                for r in sorted(rows, key=lambda r: r.id)
+            ]
+            item = first.item
+            found.append(
+                HistoryEvent(
+                    first.id,
+                    item.event_id,
+                    item.event_name,
+                    item.event_time,
+                    first.accepted_at,
+                    first.input,
+                    item.payload,
+                    deliveries=deliveries,
+                )
+            )
+        return found
 
 
 class MemoryIdentity:

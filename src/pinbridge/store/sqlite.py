@@ -28,15 +28,22 @@ import msgspec
 
 from pinbridge.identity import Click, Profile, merge_profiles, resolve
 from pinbridge.store.base import (
+    AcceptCount,
     Answer,
+    CatalogProduct,
     Claimed,
     Completion,
     DeadLetter,
     DestinationStats,
     ForgetReport,
+    HistoryAttempt,
+    HistoryDelivery,
+    HistoryEvent,
     IdentityPolicy,
     PendingEvent,
     PendingInput,
+    SentEvent,
+    TimelinePoint,
 )
 from pinbridge.store.enrich import enrichments
 from pinbridge.store.sql import load_migrations, load_queries
@@ -79,6 +86,11 @@ class SqliteStore:
         self._thread = threading.Thread(target=self._run, name="pinbridge-sqlite", daemon=True)
         self._thread.start()
         self._ready.result()
+        # Reads go to their own connection (WAL lets it read beside the writer), so that
+        # status pages and pause checks never wait behind a group commit.
+        self._reader = sqlite3.connect(self.path, check_same_thread=False)
+        self._reader.execute("PRAGMA busy_timeout = 10000")
+        self._reader_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r}, synchronous={self._mode!r})"
@@ -152,6 +164,16 @@ class SqliteStore:
             else:
                 future.set_exception(value)
 
+    async def _read(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            with self._reader_lock:
+                try:
+                    return self._reader.execute(sql, params).fetchall()
+                except sqlite3.Error as exc:
+                    raise StoreError(str(exc)) from exc
+
+        return await asyncio.to_thread(run)
+
     async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         future: Future[_T] = Future()
         self._queue.put((fn, args, future))
@@ -181,7 +203,10 @@ class SqliteStore:
         }
         rows = await self._call(_fetch, _Q["claim"], params)
         return sorted(
-            (Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3]) for r in rows),
+            (
+                Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
+                for r in rows
+            ),
             key=lambda c: c.id,
         )
 
@@ -196,11 +221,11 @@ class SqliteStore:
         await self._call(_execute, _Q["resume_destination"], {"name": destination})
 
     async def paused(self) -> dict[str, str]:
-        rows = await self._call(_fetch, _Q["destination_states"], {})
+        rows = await self._read(_Q["destination_states"], {})
         return {name: reason for name, reason, _ in rows if reason}
 
     async def stats(self, *, now: float) -> list[DestinationStats]:
-        rows = await self._call(_fetch, _Q["queue_stats"], {"now": now})
+        rows = await self._read(_Q["queue_stats"], {"now": now})
         paused = await self.paused()
         return [
             DestinationStats(
@@ -225,7 +250,7 @@ class SqliteStore:
         limit: int = 1000,
     ) -> list[DeadLetter]:
         params = {"destination": destination, "since": since, "reason": reason, "limit": limit}
-        rows = await self._call(_fetch, _Q["dead_letters"], params)
+        rows = await self._read(_Q["dead_letters"], params)
         return [DeadLetter(*row) for row in rows]
 
     async def replay(self, ids: Sequence[int], *, now: float) -> int:
@@ -233,7 +258,7 @@ class SqliteStore:
         return await self._call(_execute_many, _Q["replay"], params)
 
     async def delivered_payloads(self, destination: str) -> list[bytes]:
-        rows = await self._call(_fetch, _Q["delivered_payloads"], {"destination": destination})
+        rows = await self._read(_Q["delivered_payloads"], {"destination": destination})
         return [row[0] for row in rows]
 
     async def prune(
@@ -247,12 +272,66 @@ class SqliteStore:
         return await self._call(_forget, keys, needles)
 
     async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
-        return await self._call(_fetch, _Q["attribution"], {"since": since, "window": window})
+        return await self._read(_Q["attribution"], {"since": since, "window": window})
 
     async def aclose(self) -> None:
-        """Finish queued operations, then close the connection."""
+        """Finish queued operations, then close the connections."""
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
+        with self._reader_lock:
+            self._reader.close()
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    async def _read_with(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn(connection, *args)`` on the read connection (never the writer thread)."""
+
+        def run() -> _T:
+            with self._reader_lock:
+                try:
+                    return fn(self._reader, *args)
+                except sqlite3.Error as exc:
+                    raise StoreError(str(exc)) from exc
+
+        return await asyncio.to_thread(run)
+
+    async def catalog_load(
+        self, products: Sequence[CatalogProduct], *, now: float, replace: bool = True
+    ) -> int:
+        return await self._call(_catalog_load, products, now, replace)
+
+    async def catalog_known(self, ids: Sequence[str]) -> set[str]:
+        return await self._read_with(_catalog_known, ids)
+
+    async def catalog_size(self) -> tuple[int, float | None]:
+        rows = await self._read(_Q["catalog_size"], {})
+        return int(rows[0][0]), rows[0][1]
+
+    async def add_accept_counts(self, counts: Sequence[AcceptCount]) -> None:
+        params = [msgspec.structs.asdict(c) for c in counts]
+        if params:
+            await self._call(_execute_many, _Q["add_accept_count"], params)
+
+    async def accept_counts(self, *, since: float) -> list[AcceptCount]:
+        rows = await self._read(_Q["accept_counts"], {"since": since})
+        return [AcceptCount(*row) for row in rows]
+
+    async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
+        rows = await self._read(_Q["sent_events"], {"since": since, "limit": limit})
+        return [SentEvent(*row) for row in rows]
+
+    async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
+        rows = await self._read(_Q["timeline"], {"since": since, "bucket": bucket})
+        return [TimelinePoint(float(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    async def dead_letters_since(self, *, since: float) -> dict[str, int]:
+        rows = await self._read(_Q["dead_letters_since"], {"since": since})
+        return {name: count for name, count in rows}
+
+    async def history(
+        self, *, event_id: str, needle: bytes | None, limit: int
+    ) -> list[HistoryEvent]:
+        return await self._read_with(_history, event_id, needle, limit)
 
 
 # -- operations, run on the writer thread inside the group's transaction ---------------------
@@ -487,3 +566,44 @@ def _execute(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> int:
 
 def _execute_many(conn: sqlite3.Connection, sql: str, params: list[dict[str, Any]]) -> int:
     return sum(conn.execute(sql, p).rowcount for p in params)
+
+
+# -- diagnostics --------------------------------------------------------------------------------
+
+
+def _catalog_load(
+    conn: sqlite3.Connection, products: Sequence[CatalogProduct], now: float, replace: bool
+) -> int:
+    if replace:
+        conn.execute(_Q["catalog_clear"])
+    conn.executemany(
+        _Q["catalog_insert"], [{**msgspec.structs.asdict(p), "now": now} for p in products]
+    )
+    return len(products)
+
+
+def _catalog_known(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT id FROM catalog_products WHERE id IN ({marks})"
+        known.update(row[0] for row in conn.execute(sql, chunk))
+    return known
+
+
+def _history(
+    conn: sqlite3.Connection, event_id: str, needle: bytes | None, limit: int
+) -> list[HistoryEvent]:
+    params = {"event_id": event_id, "needle": needle, "limit": limit}
+    found = []
+    for row in conn.execute(_Q["history_events"], params).fetchall():
+        deliveries = []
+        for d in conn.execute(_Q["history_deliveries"], {"event_row": row[0]}).fetchall():
+            answers = [
+                HistoryAttempt(*a) for a in conn.execute(_Q["history_attempts"], {"id": d[0]})
+            ]
+            deliveries.append(HistoryDelivery(*d[:10], answers=answers))  # type: ignore[misc]
+        found.append(HistoryEvent(*row[:7], deliveries=deliveries))  # type: ignore[misc]
+    return found

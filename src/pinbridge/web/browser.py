@@ -198,12 +198,17 @@ class BrowserCollector:
                 key = body["writeKey"]
             if origin is not None and not self._cors.allows(origin, key, self._own_origin(request)):
                 response = collector._json(
-                    {"success": False, "message": "origin not allowed for this write key"}, 403
+                    {
+                        "success": False,
+                        "code": "forbidden",
+                        "message": "origin not allowed for this write key",
+                    },
+                    403,
                 )
                 response.headers["Vary"] = "Origin"
                 return response
-            collector._authorize(request, {"writeKey": key})
-            collector._check_count(len(messages))
+            key = collector._authorize(request, {"writeKey": key})
+            collector._check_count(len(messages), key)
         except _BadRequest as exc:
             response = collector._error(exc)
             if origin is not None and self._cors.allows(origin, key, self._own_origin(request)):

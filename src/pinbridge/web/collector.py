@@ -26,7 +26,7 @@ import binascii
 import math
 import time
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from importlib import resources
 from typing import Any
 
@@ -40,11 +40,22 @@ from pinbridge.inputs.segment import correct_clock_skew
 from pinbridge.metrics import CONTENT_TYPE_LATEST, Metrics
 from pinbridge.ratelimit import TokenBucket
 
-__all__ = ["Collector", "collector_routes"]
+__all__ = ["Collector", "KeyLimits", "collector_routes"]
 
 _SINGLE = ("track", "page", "screen", "identify", "alias")
 _ERROR_CODES = {401: "unauthorized", 413: "payload_too_large", 429: "rate_limited"}
 _OPENAPI = resources.files("pinbridge.web").joinpath("openapi.json")
+
+
+class KeyLimits(msgspec.Struct, frozen=True):
+    """Limits for one write key (``None``: the server-wide default)."""
+
+    requests_per_minute: int | None = None
+    max_body_bytes: int | None = None
+    max_events: int | None = None
+
+
+_NO_LIMITS = KeyLimits()
 
 
 class _BadRequest(Exception):
@@ -67,6 +78,7 @@ class Collector:
         requests_per_minute: requests allowed per write key and minute (0: no limit);
             beyond it the answer is 429 with ``Retry-After``, which Segment's SDKs honour.
         metrics: where requests are counted; ``/metrics`` shows it.
+        key_limits: per write key, limits that replace the server-wide ones.
     """
 
     def __init__(
@@ -80,14 +92,22 @@ class Collector:
         clock: Callable[[], float] = time.time,
         requests_per_minute: int = 0,
         metrics: Metrics | None = None,
+        key_limits: Mapping[str, KeyLimits] | None = None,
     ) -> None:
         self._per_minute = requests_per_minute
+        self._key_limits = dict(key_limits or {})
         self._buckets: dict[str, TokenBucket] = {}
         self.metrics = metrics or Metrics()
         self._acceptor = acceptor
         self._keys = frozenset(write_keys)
-        self._max_body = max_body_bytes
         self._max_events = max_events
+        self._default_body = max_body_bytes
+        # Bodies are read up to the largest limit of any key, then checked against the
+        # limit of the key that sent them (a key may come inside the body).
+        self._max_body = max(
+            [max_body_bytes]
+            + [k.max_body_bytes for k in self._key_limits.values() if k.max_body_bytes]
+        )
         self._on_accept = on_accept
         self._clock = clock
         self._decode = msgspec.json.Decoder().decode
@@ -101,6 +121,7 @@ class Collector:
         return self._json({"status": "ok"})
 
     async def metrics_text(self, request: Request) -> Response:
+        await self.metrics.refresh()
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, request: Request) -> Response:
@@ -128,9 +149,9 @@ class Collector:
             body = await self._body(request)
             if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
                 raise _BadRequest('the body must be {"batch": [...]}')
-            self._authorize(request, body)
+            key = self._authorize(request, body)
             messages = body["batch"]
-            self._check_count(len(messages))
+            self._check_count(len(messages), key)
         except _BadRequest as exc:
             return self._error(exc)
         return self._json(_answer(await self._accept(messages, body.get("sentAt"))))
@@ -140,8 +161,8 @@ class Collector:
             body = await self._body(request)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise _BadRequest('the body must be {"data": [...]}')
-            self._authorize(request, body)
-            self._check_count(len(body["data"]))
+            key = self._authorize(request, body)
+            self._check_count(len(body["data"]), key)
         except _BadRequest as exc:
             return self._error(exc)
         messages = body["data"]
@@ -162,27 +183,37 @@ class Collector:
             self._on_accept()
         return results
 
-    def _check_count(self, count: int) -> None:
-        if count > self._max_events:
-            raise _BadRequest(f"at most {self._max_events} events per request", 413)
+    def _check_count(self, count: int, key: str | None = None) -> None:
+        limits = self._key_limits.get(key) if key is not None else None
+        most = (limits.max_events if limits else None) or self._max_events
+        if count > most:
+            raise _BadRequest(f"at most {most} events per request", 413)
 
-    def _authorize(self, request: Request, body: dict[str, Any]) -> None:
+    def _authorize(self, request: Request, body: dict[str, Any]) -> str:
+        """The write key of a request, once it passed its key's limits."""
         key = _basic_user(request.headers.get("authorization", ""))
         if key is None and isinstance(body.get("writeKey"), str):
             key = body["writeKey"]
-        if key not in self._keys:
+        if key is None or key not in self._keys:
             raise _BadRequest("unknown or missing write key", 401)
-        if self._per_minute:
+        limits = self._key_limits.get(key, _NO_LIMITS)
+        most = limits.max_body_bytes or self._default_body
+        size = getattr(request.state, "body_size", 0)
+        if size > most:
+            raise _BadRequest(f"body larger than {most} bytes", 413)
+        per_minute = limits.requests_per_minute or self._per_minute
+        if per_minute:
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = TokenBucket(self._per_minute, burst=self._per_minute)
+                bucket = self._buckets[key] = TokenBucket(per_minute, burst=per_minute)
             wait = bucket.wait_time(self._clock())
             if wait > 0:
                 raise _BadRequest(
-                    f"more than {self._per_minute} requests per minute for this write key",
+                    f"more than {per_minute} requests per minute for this write key",
                     429,
                     retry_after=wait,
                 )
+        return key
 
     async def _body(self, request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -197,6 +228,7 @@ class Collector:
         raw = b"".join(chunks)
         if request.headers.get("content-encoding", "").lower() == "gzip":
             raw = self._gunzip(raw)
+        request.state.body_size = len(raw)
         if not raw.strip():
             raise _BadRequest("the body is empty")
         try:

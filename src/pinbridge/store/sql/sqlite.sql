@@ -26,7 +26,8 @@ WHERE id IN (
     LIMIT :limit
 )
 RETURNING id, attempts, expires_at,
-    coalesce(payload, (SELECT payload FROM events WHERE events.id = deliveries.event_row));
+    coalesce(payload, (SELECT payload FROM events WHERE events.id = deliveries.event_row)),
+    (SELECT accepted_at FROM events WHERE events.id = deliveries.event_row);
 
 -- name: mark_delivered
 UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,
@@ -168,3 +169,71 @@ LEFT JOIN clicks c ON c.person_id = e.person_id
     AND c.last_seen <= e.event_time + 300 AND c.last_seen >= e.event_time - :window
 WHERE e.accepted_at >= :since AND e.event_name IN ('checkout', 'lead', 'signup', 'add_to_cart')
 ORDER BY e.id;
+
+-- Diagnostics (pinbridge.diagnostics, the dashboard, `pinbridge catalog`) ----------------------
+
+-- name: catalog_clear
+DELETE FROM catalog_products;
+
+-- name: catalog_insert
+INSERT INTO catalog_products (id, title, price, availability, loaded_at)
+VALUES (:id, :title, :price, :availability, :now)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title, price = excluded.price,
+    availability = excluded.availability, loaded_at = excluded.loaded_at;
+
+-- name: catalog_size
+SELECT count(*), max(loaded_at) FROM catalog_products;
+
+-- name: add_accept_count
+INSERT INTO accept_counts (minute, outcome, reason, event_name, count)
+VALUES (:minute, :outcome, :reason, :event_name, :count)
+ON CONFLICT (minute, outcome, reason, event_name) DO UPDATE SET
+    count = accept_counts.count + excluded.count;
+
+-- name: accept_counts
+SELECT minute, outcome, reason, event_name, count FROM accept_counts
+WHERE minute >= :since ORDER BY minute;
+
+-- name: sent_events
+-- Deliveries of events accepted since :since (newest first), with the payload as sent.
+SELECT d.id, d.destination, e.event_name, e.event_time, e.accepted_at, d.state,
+    d.finished_at, d.last_http_status, coalesce(d.payload, e.payload)
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE e.accepted_at >= :since
+ORDER BY d.id DESC
+LIMIT :limit;
+
+-- name: timeline
+-- Per bucket of :bucket seconds since :since: accepted events, finished deliveries by state,
+-- and attempts by outcome and HTTP status.
+SELECT CAST(accepted_at / :bucket AS INTEGER) * :bucket AS t, 'accepted', '', count(*)
+FROM events WHERE accepted_at >= :since GROUP BY t
+UNION ALL
+SELECT CAST(finished_at / :bucket AS INTEGER) * :bucket AS t, state, '', count(*)
+FROM deliveries WHERE finished_at >= :since GROUP BY t, state
+UNION ALL
+SELECT CAST(at / :bucket AS INTEGER) * :bucket AS t, 'attempt:' || outcome,
+    coalesce(CAST(http_status AS TEXT), ''), count(*)
+FROM attempts WHERE at >= :since GROUP BY t, outcome, http_status
+ORDER BY 1;
+
+-- name: dead_letters_since
+SELECT destination, count(*) FROM deliveries
+WHERE state = 'dead' AND finished_at >= :since GROUP BY destination;
+
+-- name: history_events
+-- Events by event id, or whose payload contains :needle (an order id, an email digest).
+SELECT e.id, e.event_id, e.event_name, e.event_time, e.accepted_at, e.input, e.payload
+FROM events e
+WHERE e.event_id = :event_id OR (:needle IS NOT NULL AND instr(e.payload, :needle) > 0)
+ORDER BY e.id DESC
+LIMIT :limit;
+
+-- name: history_deliveries
+SELECT d.id, d.destination, d.state, d.attempts, d.last_http_status, d.last_message,
+    d.warning, d.enrichment, coalesce(d.payload, e.payload), d.finished_at
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.event_row = :event_row ORDER BY d.id;
+
+-- name: history_attempts
+SELECT at, outcome, http_status, message FROM attempts WHERE delivery_id = :id ORDER BY at;

@@ -1,0 +1,253 @@
+"""Pinterest product feeds: read and check a catalog, and find product ids it lacks.
+
+A feed is CSV, TSV or XML (RSS 2.0 ``<item>`` or Atom ``<entry>``, fields with or without the
+``g:`` namespace) with Pinterest's required fields (REFERENCE.md §11.4): ``id``, ``title``,
+``description``, ``link``, ``image_link``, ``price`` (``49.99 USD``) and ``availability``
+(``in stock``, ``out of stock``, ``preorder``; Pinterest also takes ``backorder``). Every bad
+row is reported with its field and why; good rows are kept. The feed's ``id`` must equal the
+``product_id`` events carry (``content_ids``, ``contents[].id``), or shopping campaigns
+cannot use them: :func:`mismatches` measures that.
+
+XML is parsed with the standard library's expat, which refuses external entities and, from
+expat 2.4.1, entity-expansion bombs; a feed is the operator's own file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from pinbridge.quality import product_ids
+from pinbridge.store.base import CatalogProduct, SentEvent
+
+__all__ = [
+    "REQUIRED_FIELDS",
+    "CatalogMismatch",
+    "FeedProblem",
+    "FeedReport",
+    "mismatches",
+    "read_feed",
+]
+
+REQUIRED_FIELDS: Final = (
+    "id",
+    "title",
+    "description",
+    "link",
+    "image_link",
+    "price",
+    "availability",
+)
+AVAILABILITY: Final = frozenset({"in stock", "out of stock", "preorder", "backorder"})
+MAX_ID_LENGTH: Final = 127
+MAX_TITLE_LENGTH: Final = 500
+MAX_DESCRIPTION_LENGTH: Final = 10_000
+_PRICE = re.compile(r"^\s*(\d+(?:\.\d{1,2})?)\s+([A-Z]{3})\s*$")
+_URL = re.compile(r"^https?://[^\s/?#]+\.[^\s]*$", re.IGNORECASE)
+_EXAMPLES: Final = 5
+
+
+class FeedProblem(msgspec.Struct, frozen=True):
+    """A bad row: its number (1 = first data row), id when it has one, field, and why."""
+
+    row: int
+    id: str
+    field: str
+    message: str
+
+
+class FeedReport(msgspec.Struct):
+    """What a feed held: the good products and the problems of the bad rows."""
+
+    rows: int = 0
+    products: list[CatalogProduct] = []
+    problems: list[FeedProblem] = []
+
+    @property
+    def bad_rows(self) -> int:
+        return len({p.row for p in self.problems})
+
+
+class CatalogMismatch(msgspec.Struct):
+    """Product ids of one event name's delivered events that the catalog lacks."""
+
+    event_name: str
+    events: int
+    product_ids: int
+    unknown: int
+    share_unknown: float
+    examples: list[str]
+
+
+def read_feed(path: Path, *, feed_format: str | None = None) -> FeedReport:
+    """Read and check a feed file (format from the extension unless given).
+
+    Raises:
+        ValueError: the file cannot be read as that format at all.
+    """
+    fmt = feed_format or _format_of(path)
+    raw = path.read_bytes()
+    if fmt == "xml":
+        rows: Iterable[dict[str, str]] = _xml_rows(raw)
+    else:
+        text = raw.decode("utf-8-sig")
+        rows = _delimited_rows(text, "\t" if fmt == "tsv" else _sniff(text))
+    return check_rows(rows)
+
+
+def check_rows(rows: Iterable[Mapping[str, str]]) -> FeedReport:
+    """Check each row; keep the good ones (the first row of a repeated id wins)."""
+    report = FeedReport()
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        report.rows += 1
+        problems = list(_check(number, row))
+        product_id = (row.get("id") or "").strip()
+        if product_id and product_id in seen:
+            problems.append(FeedProblem(number, product_id, "id", "repeats an earlier row's id"))
+        if problems:
+            report.problems.extend(problems)
+            continue
+        seen.add(product_id)
+        report.products.append(
+            CatalogProduct(
+                product_id,
+                title=row["title"].strip(),
+                price=row["price"].strip(),
+                availability=row["availability"].strip().lower(),
+            )
+        )
+    return report
+
+
+def _check(number: int, row: Mapping[str, str]) -> Iterator[FeedProblem]:
+    product_id = (row.get("id") or "").strip()
+    for field in REQUIRED_FIELDS:
+        if not (row.get(field) or "").strip():
+            yield FeedProblem(number, product_id, field, "missing (required by Pinterest)")
+    if len(product_id) > MAX_ID_LENGTH:
+        yield FeedProblem(number, product_id, "id", f"longer than {MAX_ID_LENGTH} characters")
+    title = (row.get("title") or "").strip()
+    if len(title) > MAX_TITLE_LENGTH:
+        yield FeedProblem(number, product_id, "title", f"longer than {MAX_TITLE_LENGTH} characters")
+    if len((row.get("description") or "").strip()) > MAX_DESCRIPTION_LENGTH:
+        yield FeedProblem(
+            number, product_id, "description", f"longer than {MAX_DESCRIPTION_LENGTH} characters"
+        )
+    for field in ("link", "image_link"):
+        value = (row.get(field) or "").strip()
+        if value and not _URL.match(value):
+            yield FeedProblem(number, product_id, field, f"not an http(s) URL: {value[:80]!r}")
+    price = (row.get("price") or "").strip()
+    if price and not _PRICE.match(price):
+        yield FeedProblem(
+            number,
+            product_id,
+            "price",
+            f"{price[:40]!r} is not like '49.99 USD' (amount, ISO code)",
+        )
+    availability = (row.get("availability") or "").strip().lower().replace("_", " ")
+    if availability and availability not in AVAILABILITY:
+        yield FeedProblem(
+            number,
+            product_id,
+            "availability",
+            f"{availability!r} is not one of: {', '.join(sorted(AVAILABILITY))}",
+        )
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".xml", ".rss", ".atom"):
+        return "xml"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix == ".txt":
+        return "tsv"
+    return "csv"
+
+
+def _sniff(text: str) -> str:
+    header = text.split("\n", 1)[0]
+    return "\t" if header.count("\t") > header.count(",") else ","
+
+
+def _delimited_rows(text: str, delimiter: str) -> Iterator[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if reader.fieldnames is None:
+        raise ValueError("the feed is empty")
+    missing = [f for f in REQUIRED_FIELDS if f not in {_field(n) for n in reader.fieldnames}]
+    if missing:
+        raise ValueError(f"the header lacks required column(s): {', '.join(missing)}")
+    for row in reader:
+        yield {_field(k): (v or "") for k, v in row.items() if k is not None and isinstance(v, str)}
+
+
+def _field(name: str) -> str:
+    return name.strip().lower().removeprefix("g:")
+
+
+def _xml_rows(raw: bytes) -> Iterator[dict[str, str]]:
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from exc
+    items = [e for e in root.iter() if _local(e.tag) in ("item", "entry")]
+    if not items:
+        raise ValueError("no <item> or <entry> elements in the XML feed")
+    for item in items:
+        row: dict[str, str] = {}
+        for child in item:
+            name = _local(child.tag)
+            value: Any = child.text or child.get("href") or ""
+            row.setdefault(name, str(value).strip())
+        yield row
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def mismatches(
+    events: Sequence[tuple[SentEvent, Mapping[str, Any]]], known: set[str]
+) -> list[CatalogMismatch]:
+    """Per event name, delivered product ids not in ``known`` (the catalog's ids)."""
+    groups: dict[str, tuple[int, list[str]]] = {}
+    for event, payload in events:
+        if event.state != "delivered":
+            continue
+        ids = product_ids(payload)
+        if not ids:
+            continue
+        count, found = groups.get(event.event_name, (0, []))
+        groups[event.event_name] = (count + 1, found + ids)
+    rows = []
+    for name, (count, ids) in sorted(groups.items()):
+        unknown = [i for i in ids if i not in known]
+        rows.append(
+            CatalogMismatch(
+                name,
+                count,
+                len(ids),
+                len(unknown),
+                len(unknown) / len(ids),
+                list(dict.fromkeys(unknown))[:_EXAMPLES],
+            )
+        )
+    return rows
+
+
+def all_product_ids(events: Iterable[tuple[SentEvent, Mapping[str, Any]]]) -> list[str]:
+    """Every product id of delivered events (to ask the store which it knows)."""
+    ids: dict[str, None] = {}
+    for event, payload in events:
+        if event.state == "delivered":
+            ids.update(dict.fromkeys(product_ids(payload)))
+    return list(ids)

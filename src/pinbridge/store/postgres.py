@@ -1,0 +1,692 @@
+"""The scaled-out store: PostgreSQL through psycopg 3, shared by many collectors and senders.
+
+Same contract as :mod:`pinbridge.store.sqlite`, on the same schema (``sql/postgres.sql`` holds
+the same named queries, in the same order, as ``sql/sqlite.sql``). What changes with several
+processes on one database:
+
+* **Claims** lock the rows they lease with ``FOR UPDATE SKIP LOCKED``: two senders claiming at
+  once get disjoint rows, and neither waits for the other. A lease that runs out makes the rows
+  claimable again (a sender killed mid-batch: its batch is sent again, by someone else).
+* **Dedup** is the unique key of ``dedup_keys``, written in the accept transaction
+  (``INSERT ... ON CONFLICT DO UPDATE ... WHERE seen_at < cutoff RETURNING``): two collectors
+  accepting the same event at once wait on the index, and the second sees a duplicate.
+* **The rate limit** of an ad account is a token bucket row (``rate_limits``) that every sender
+  takes from atomically: :class:`SharedTokenBucket`.
+
+**Threads, not async.** The identity algorithm (:mod:`pinbridge.identity`) calls its tables
+synchronously, in the middle of the accept transaction, and must not be written twice. So the
+whole store uses psycopg's *sync* API on a :class:`psycopg_pool.ConnectionPool`: accepts run on
+``accept_writers`` threads (below), every other operation in ``asyncio.to_thread`` with one
+pooled connection and one transaction. A thread hop costs tens of microseconds, far less than
+the round trips of the transaction it carries.
+
+**Group commit.** Accepts are queued; each writer thread takes everything that has piled up
+(at most ``max_group`` calls), runs it in one transaction, each call inside its own savepoint
+(a failed call does not undo the others), and commits once. Under load this cuts the commits
+(and WAL flushes) by the group size; with several writers, groups still run in parallel.
+A call that hits a deadlock or a serialization failure is rolled back to its savepoint and run
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, Final, TypeVar
+
+import msgspec
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from pinbridge.identity import Click, Profile, merge_profiles, resolve
+from pinbridge.store.base import (
+    AcceptCount,
+    Answer,
+    CatalogProduct,
+    Claimed,
+    Completion,
+    DeadLetter,
+    DestinationStats,
+    ForgetReport,
+    HistoryAttempt,
+    HistoryDelivery,
+    HistoryEvent,
+    IdentityPolicy,
+    PendingEvent,
+    PendingInput,
+    SentEvent,
+    TimelinePoint,
+)
+from pinbridge.store.enrich import enrichments
+from pinbridge.store.sql import load_migrations, load_queries
+from pinbridge.store.sqlite import MAX_AGE_SECONDS, StoreError
+
+__all__ = ["PostgresStore", "SharedTokenBucket", "latest_version", "migrate"]
+
+DEFAULT_POOL_SIZE: Final = 10
+DEFAULT_ACCEPT_WRITERS: Final = 2
+DEFAULT_MAX_GROUP: Final = 64
+#: Times a call is run again after a deadlock or serialization failure.
+_RETRIES: Final = 5
+_TRANSIENT = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.ForeignKeyViolation,  # a person merged away under a concurrent accept
+)
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_T = TypeVar("_T")
+_Op = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
+
+
+def _to_psycopg(sql: str) -> str:
+    """``:name`` → ``%(name)s`` (``::type`` casts untouched); comment lines dropped."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return _PARAM.sub(r"%(\1)s", "\n".join(lines).replace("%", "%%"))
+
+
+#: Bytes, not str: psycopg's typing takes only literal strings, bytes or composed SQL.
+_Q: Final = {name: _to_psycopg(sql).encode() for name, sql in load_queries("postgres").items()}
+
+
+def latest_version() -> int:
+    """The schema version the migrations in this package lead to."""
+    return load_migrations("postgres")[-1][0]
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Apply the migrations the database lacks, all in one transaction under an advisory
+    lock (several nodes may start at once); returns the schema version."""
+    with conn.transaction():
+        conn.execute(_Q["lock_schema"])
+        conn.execute(_Q["create_schema_version"])
+        row = conn.execute(_Q["schema_version"]).fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in load_migrations("postgres"):
+            if number > version:
+                conn.execute(script.encode())
+                conn.execute(_Q["set_schema_version"], {"version": number})
+                version = number
+    return version
+
+
+def _schema_version(conn: psycopg.Connection[Any]) -> int:
+    with conn.transaction():
+        exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = conn.execute(_Q["schema_version"]).fetchone()
+        return int(row[0]) if row else 0
+
+
+class PostgresStore:
+    """The store port on PostgreSQL.
+
+    Args:
+        url: a libpq connection URL (``postgresql://user:password@host:5432/db``).
+        pool_size: most connections this process opens (accept writers plus concurrent
+            claims, completions and dashboard queries).
+        accept_writers: threads committing groups of accepts in parallel.
+        max_group: most accept calls committed together.
+        migrate_schema: apply missing migrations now; otherwise refuse an old schema.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        accept_writers: int = DEFAULT_ACCEPT_WRITERS,
+        max_group: int = DEFAULT_MAX_GROUP,
+        migrate_schema: bool = True,
+    ) -> None:
+        if pool_size < 1 or accept_writers < 1 or max_group < 1:
+            raise ValueError("pool_size, accept_writers and max_group must be positive")
+        self._url = url
+        self._max_group = max_group
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, name="pinbridge", timeout=30.0
+        )
+        try:
+            self._pool.open(wait=True, timeout=30.0)
+            with self._pool.connection() as conn:
+                version = migrate(conn) if migrate_schema else _schema_version(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            self._pool.close()
+            raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
+        if version < latest_version():
+            self._pool.close()
+            raise StoreError(
+                f"the database schema is at version {version}, this pinbridge needs "
+                f"{latest_version()}: run `pinbridge migrate`"
+            )
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._writers = [
+            threading.Thread(target=self._run, name=f"pinbridge-pg-{n}", daemon=True)
+            for n in range(accept_writers)
+        ]
+        for writer in self._writers:
+            writer.start()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self._url)!r})"
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.put(None)  # for the other writers
+                return
+            group = [first]
+            while len(group) < self._max_group:
+                try:
+                    op = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if op is None:
+                    self._queue.put(None)
+                    break
+                group.append(op)
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[_Op]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                for fn, args, _ in group:
+                    try:
+                        results.append((True, _with_retries(conn, fn, args)))
+                    except Exception as exc:
+                        results.append((False, _wrap(exc)))
+        except Exception as exc:
+            error = _wrap(exc)
+            for _, _, future in group:
+                future.set_exception(error)
+            return
+        for (ok, value), (_, _, future) in zip(results, group, strict=True):
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _transact(self, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return _with_retries(conn, fn, args)
+        except Exception as exc:
+            raise _wrap(exc) from exc
+
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.to_thread(self._transact, fn, args)
+
+    async def _grouped(self, fn: Callable[..., _T], *args: Any) -> _T:
+        future: Future[_T] = Future()
+        self._queue.put((fn, args, future))
+        return await asyncio.wrap_future(future)
+
+    # -- the port ---------------------------------------------------------------------------
+
+    async def accept(
+        self,
+        inputs: Sequence[PendingInput],
+        *,
+        now: float,
+        dedup_window: float,
+        identity: IdentityPolicy | None = None,
+    ) -> list[list[Answer]]:
+        return await self._grouped(_accept, inputs, now, dedup_window, identity)
+
+    async def claim(
+        self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
+    ) -> list[Claimed]:
+        params = {
+            "destination": destination,
+            "owner": owner,
+            "limit": limit,
+            "now": now,
+            "lease_until": now + lease_seconds,
+        }
+        rows = await self._call(_fetch, _Q["claim"], params)
+        return sorted(
+            (
+                Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
+                for r in rows
+            ),
+            key=lambda c: c.id,
+        )
+
+    async def complete(self, owner: str, completions: Sequence[Completion], *, now: float) -> int:
+        return await self._call(_complete, owner, completions, now)
+
+    async def pause(self, destination: str, reason: str, *, now: float) -> None:
+        params = {"name": destination, "reason": reason, "now": now}
+        await self._call(_execute, _Q["pause_destination"], params)
+
+    async def resume(self, destination: str) -> None:
+        await self._call(_execute, _Q["resume_destination"], {"name": destination})
+
+    async def paused(self) -> dict[str, str]:
+        rows = await self._call(_fetch, _Q["destination_states"], {})
+        return {name: reason for name, reason, _ in rows if reason}
+
+    async def stats(self, *, now: float) -> list[DestinationStats]:
+        rows = await self._call(_fetch, _Q["queue_stats"], {"now": now})
+        paused = await self.paused()
+        return [
+            DestinationStats(
+                destination=r[0],
+                queued=r[1] or 0,
+                in_flight=r[2] or 0,
+                retrying=r[3] or 0,
+                delivered=r[4] or 0,
+                dead=r[5] or 0,
+                next_due=r[6],
+                paused_reason=paused.get(r[0]),
+            )
+            for r in rows
+        ]
+
+    async def dead_letters(
+        self,
+        *,
+        destination: str | None = None,
+        since: float | None = None,
+        reason: str | None = None,
+        limit: int = 1000,
+    ) -> list[DeadLetter]:
+        params = {"destination": destination, "since": since, "reason": reason, "limit": limit}
+        rows = await self._call(_fetch, _Q["dead_letters"], params)
+        return [DeadLetter(*row) for row in rows]
+
+    async def replay(self, ids: Sequence[int], *, now: float) -> int:
+        params = [{"id": i, "now": now} for i in ids]
+        return await self._call(_execute_many, _Q["replay"], params)
+
+    async def delivered_payloads(self, destination: str) -> list[bytes]:
+        rows = await self._call(_fetch, _Q["delivered_payloads"], {"destination": destination})
+        return [row[0] for row in rows]
+
+    async def prune(
+        self, *, now: float, dedup_window: float, identity_retention: float | None = None
+    ) -> None:
+        await self._call(_execute, _Q["prune_dedup_keys"], {"cutoff": now - dedup_window})
+        if identity_retention is not None:
+            await self._call(_execute, _Q["prune_persons"], {"cutoff": now - identity_retention})
+
+    async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
+        return await self._call(_forget, keys, needles)
+
+    async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
+        return await self._call(_fetch, _Q["attribution"], {"since": since, "window": window})
+
+    async def take_token(
+        self, key: str, *, rate_per_minute: float, burst: float, now: float
+    ) -> float:
+        """Take one call from ``key``'s shared bucket; returns the tokens left (may be < 0)."""
+        params = {"key": key, "rate": rate_per_minute, "burst": burst, "now": now}
+        rows = await self._call(_fetch, _Q["take_token"], params)
+        return float(rows[0][0])
+
+    async def aclose(self) -> None:
+        """Finish queued accepts, then close the pool."""
+        self._queue.put(None)
+        for writer in self._writers:
+            await asyncio.to_thread(writer.join)
+        await asyncio.to_thread(self._pool.close)
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    async def catalog_load(
+        self, products: Sequence[CatalogProduct], *, now: float, replace: bool = True
+    ) -> int:
+        return await self._call(_catalog_load, products, now, replace)
+
+    async def catalog_known(self, ids: Sequence[str]) -> set[str]:
+        rows = await self._call(_fetch, _Q["catalog_known"], {"ids": sorted(set(ids))})
+        return {row[0] for row in rows}
+
+    async def catalog_size(self) -> tuple[int, float | None]:
+        rows = await self._call(_fetch, _Q["catalog_size"], {})
+        return int(rows[0][0]), rows[0][1]
+
+    async def add_accept_counts(self, counts: Sequence[AcceptCount]) -> None:
+        params = [msgspec.structs.asdict(c) for c in counts]
+        if params:
+            await self._call(_execute_many, _Q["add_accept_count"], params)
+
+    async def accept_counts(self, *, since: float) -> list[AcceptCount]:
+        rows = await self._call(_fetch, _Q["accept_counts"], {"since": since})
+        return [AcceptCount(*row) for row in rows]
+
+    async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
+        rows = await self._call(_fetch, _Q["sent_events"], {"since": since, "limit": limit})
+        return [SentEvent(*row) for row in rows]
+
+    async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
+        params = {"since": since, "bucket": float(bucket)}
+        rows = await self._call(_fetch, _Q["timeline"], params)
+        return [TimelinePoint(float(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    async def dead_letters_since(self, *, since: float) -> dict[str, int]:
+        rows = await self._call(_fetch, _Q["dead_letters_since"], {"since": since})
+        return {name: count for name, count in rows}
+
+    async def history(
+        self, *, event_id: str, needle: bytes | None, limit: int
+    ) -> list[HistoryEvent]:
+        return await self._call(_history, event_id, needle, limit)
+
+
+class SharedTokenBucket:
+    """Calls per minute per ad account, one budget for every sender on the database.
+
+    :class:`pinbridge.ratelimit.TokenBucket`'s contract (``reserve``), kept in the
+    ``rate_limits`` table: each call takes a token atomically; when none is left the token is
+    borrowed and the caller told how long to wait, so N senders together never pass the rate.
+    """
+
+    def __init__(
+        self, store: PostgresStore, key: str, rate_per_minute: float, burst: float = 0.0
+    ) -> None:
+        if rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        self._store = store
+        self.key = key
+        self.rate_per_minute = rate_per_minute
+        self.burst = burst or rate_per_minute
+
+    def __repr__(self) -> str:
+        return f"SharedTokenBucket({self.key!r}, {self.rate_per_minute!r}/min)"
+
+    async def reserve(self, now: float) -> float:
+        tokens = await self._store.take_token(
+            self.key, rate_per_minute=self.rate_per_minute, burst=self.burst, now=now
+        )
+        return 0.0 if tokens >= 0 else -tokens * 60.0 / self.rate_per_minute
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _wrap(exc: Exception) -> Exception:
+    if isinstance(exc, psycopg.Error | PoolTimeout):
+        error = StoreError(str(exc).strip() or type(exc).__name__)
+        error.__cause__ = exc
+        return error
+    return exc
+
+
+def _with_retries(
+    conn: psycopg.Connection[Any], fn: Callable[..., _T], args: tuple[Any, ...]
+) -> _T:
+    """Run ``fn`` in a savepoint; again after a deadlock or serialization failure."""
+    for attempt in range(_RETRIES):
+        try:
+            with conn.transaction():
+                return fn(conn, *args)
+        except _TRANSIENT:
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+# -- operations, run on a pooled connection inside a transaction -------------------------------
+
+
+def _accept(
+    conn: psycopg.Connection[Any],
+    inputs: Sequence[PendingInput],
+    now: float,
+    window: float,
+    policy: IdentityPolicy | None,
+) -> list[list[Answer]]:
+    answers: list[list[Answer]] = []
+    tables = _IdentityPg(conn)
+    for pending in inputs:
+        person = None
+        if policy is not None and pending.identity is not None:
+            person = resolve(
+                tables,
+                pending.identity,
+                now=now,
+                ignore=policy.ignore,
+                max_per_kind=policy.max_per_kind,
+            )
+        answers.append(
+            [
+                _accept_event(conn, tables, pending, e, person, policy, now, window)
+                for e in pending.events
+            ]
+        )
+    return answers
+
+
+def _accept_event(
+    conn: psycopg.Connection[Any],
+    tables: _IdentityPg,
+    pending: PendingInput,
+    event: PendingEvent,
+    person: int | None,
+    policy: IdentityPolicy | None,
+    now: float,
+    window: float,
+) -> Answer:
+    enriched = enrichments(tables, event, person, policy)
+    if enriched is None:
+        return "unmatched"
+    key = {"event_name": event.event_name, "event_id": event.event_id}
+    fresh = {**key, "now": now, "cutoff": now - window}
+    if conn.execute(_Q["insert_dedup_key"], fresh).fetchone() is None:
+        return "duplicate"
+    row = conn.execute(
+        _Q["insert_event"],
+        {
+            **key,
+            "event_time": event.event_time,
+            "now": now,
+            "input": pending.input,
+            "payload": event.payload,
+            "person_id": person,
+        },
+    ).fetchone()
+    assert row is not None
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            _Q["insert_delivery"],
+            [
+                {
+                    "event_row": row[0],
+                    "destination": d,
+                    "now": now,
+                    "expires_at": event.event_time + MAX_AGE_SECONDS,
+                    "payload": enriched.get(d, (None, None))[0],
+                    "enrichment": enriched.get(d, (None, None))[1],
+                }
+                for d in event.destinations
+            ],
+        )
+    return "accepted"
+
+
+class _IdentityPg:
+    """:class:`pinbridge.identity.IdentityTables` on the transaction's connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def persons_of(self, keys: Sequence[str]) -> dict[str, int]:
+        rows = self._conn.execute(_Q["persons_of"], {"keys": list(keys)}).fetchall()
+        return {key: person for key, person in rows}
+
+    def kind_counts(self, person: int) -> dict[str, int]:
+        rows = self._conn.execute(_Q["kind_counts"], {"person": person}).fetchall()
+        return {kind: count for kind, count in rows}
+
+    def new_person(self, now: float) -> int:
+        row = self._conn.execute(_Q["new_person"], {"now": now}).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def merge(self, into: int, other: int, now: float) -> None:
+        params = {"into": into, "other": other}
+        merged = merge_profiles(self.profile(into), self.profile(other))
+        for name in ("merge_identifiers", "merge_clicks", "merge_events"):
+            self._conn.execute(_Q[name], params)
+        self._conn.execute(_Q["delete_person"], {"person": other})
+        self.save_profile(into, merged, now)
+
+    def attach(self, person: int, keys: Sequence[str], now: float) -> None:
+        if not keys:
+            return
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                _Q["attach_identifier"], [{"key": k, "person": person, "now": now} for k in keys]
+            )
+
+    def add_click(self, person: int, click: Click) -> None:
+        self._conn.execute(
+            _Q["add_click"],
+            {
+                "person": person,
+                "click_id": click.click_id,
+                "first_seen": click.first_seen,
+                "last_seen": click.last_seen,
+                "landing_url": click.landing_url,
+                "utm": msgspec.json.encode(click.utm),
+            },
+        )
+
+    def clicks(self, person: int) -> list[Click]:
+        rows = self._conn.execute(_Q["clicks"], {"person": person}).fetchall()
+        return [Click(r[0], r[1], r[2], r[3], msgspec.json.decode(r[4])) for r in rows]
+
+    def profile(self, person: int) -> Profile:
+        row = self._conn.execute(_Q["profile"], {"person": person}).fetchone()
+        return msgspec.json.decode(row[0], type=Profile) if row else Profile()
+
+    def save_profile(self, person: int, profile: Profile, now: float) -> None:
+        self._conn.execute(
+            _Q["save_profile"],
+            {"person": person, "profile": msgspec.json.encode(profile), "now": now},
+        )
+
+
+def _forget(
+    conn: psycopg.Connection[Any], keys: Sequence[str], needles: Sequence[str]
+) -> ForgetReport:
+    found = _IdentityPg(conn).persons_of(keys) if keys else {}
+    persons = sorted(set(found.values()))
+    counts = conn.execute(_Q["forget_counts"], {"persons": persons}).fetchone()
+    assert counts is not None
+    params = {"persons": persons, "needles": [n.encode() for n in needles]}
+    rows = sorted(r[0] for r in conn.execute(_Q["forget_rows"], params))
+    gone = conn.execute(_Q["forget_events"], {"rows": rows}).fetchone()
+    conn.execute(_Q["forget_delete_events"], {"rows": rows})
+    conn.execute(_Q["forget_delete_persons"], {"persons": persons})
+    return ForgetReport(
+        persons=len(persons),
+        identifiers=counts[0],
+        clicks=counts[1],
+        events=len(rows),
+        undelivered=gone[0] if gone else 0,
+    )
+
+
+_MARKS: Final = {
+    "delivered": "mark_delivered",
+    "retry": "mark_retry",
+    "dead": "mark_dead",
+    "release": "release",
+}
+
+
+def _complete(
+    conn: psycopg.Connection[Any], owner: str, completions: Sequence[Completion], now: float
+) -> int:
+    """Each kind's updates in one pipelined ``executemany``; rows no longer held by
+    ``owner`` come back empty and are not counted (nor logged as attempts)."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    logged: dict[int, dict[str, Any]] = {}
+    for c in completions:
+        params: dict[str, Any] = {
+            "id": c.id,
+            "owner": owner,
+            "now": now,
+            "http_status": c.http_status,
+            "message": c.message,
+        }
+        if c.counted or c.kind == "release":
+            logged[c.id] = {**params, "outcome": c.outcome}
+        if c.kind == "delivered":
+            params["warning"] = c.warning
+        elif c.kind == "retry":
+            params["due_at"] = c.due_at
+        elif c.kind == "dead":
+            params["counted"] = int(c.counted)
+        by_kind.setdefault(c.kind, []).append(params)
+    done: list[int] = []
+    with conn.cursor() as cursor:
+        for kind, rows in by_kind.items():
+            cursor.executemany(_Q[_MARKS[kind]], rows, returning=True)
+            while True:
+                done += [r[0] for r in cursor.fetchall()]
+                if not cursor.nextset():
+                    break
+        attempts = [logged[i] for i in done if i in logged]
+        if attempts:
+            cursor.executemany(_Q["insert_attempt"], attempts)
+    return len(done)
+
+
+def _fetch(
+    conn: psycopg.Connection[Any], sql: bytes, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _execute(conn: psycopg.Connection[Any], sql: bytes, params: dict[str, Any]) -> int:
+    return conn.execute(sql, params).rowcount
+
+
+def _execute_many(conn: psycopg.Connection[Any], sql: bytes, params: list[dict[str, Any]]) -> int:
+    return sum(conn.execute(sql, p).rowcount for p in params)
+
+
+# -- diagnostics --------------------------------------------------------------------------------
+
+
+def _catalog_load(
+    conn: psycopg.Connection[Any], products: Sequence[CatalogProduct], now: float, replace: bool
+) -> int:
+    if replace:
+        conn.execute(_Q["catalog_clear"])
+    if products:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                _Q["catalog_insert"],
+                [{**msgspec.structs.asdict(p), "now": now} for p in products],
+            )
+    return len(products)
+
+
+def _history(
+    conn: psycopg.Connection[Any], event_id: str, needle: bytes | None, limit: int
+) -> list[HistoryEvent]:
+    params = {"event_id": event_id, "needle": needle, "limit": limit}
+    found = []
+    for row in conn.execute(_Q["history_events"], params).fetchall():
+        deliveries = []
+        for d in conn.execute(_Q["history_deliveries"], {"event_row": row[0]}).fetchall():
+            answers = [
+                HistoryAttempt(*a) for a in conn.execute(_Q["history_attempts"], {"id": d[0]})
+            ]
+            deliveries.append(HistoryDelivery(*d[:10], answers=answers))  # type: ignore[misc]
+        found.append(HistoryEvent(*row[:7], deliveries=deliveries))  # type: ignore[misc]
+    return found

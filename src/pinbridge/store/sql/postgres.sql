@@ -1,0 +1,309 @@
+-- Named queries of the PostgreSQL store: the same names, in the same order, as sqlite.sql
+-- (diff the two files to see how the dialects differ). Each block starts with
+-- `-- name: <name>`; parameters are written `:name` as in sqlite.sql and turned into
+-- psycopg's `%(name)s` when loaded (pinbridge.store.postgres). A parameter that may be NULL
+-- carries a cast, so that PostgreSQL knows its type.
+
+-- name: insert_dedup_key
+-- New key, or a key last seen before the window: counts as new (a row is returned).
+-- Concurrent accepts of one key wait on the unique index; the second sees a duplicate.
+INSERT INTO dedup_keys (event_name, event_id, seen_at) VALUES (:event_name, :event_id, :now)
+ON CONFLICT (event_name, event_id) DO UPDATE SET seen_at = excluded.seen_at
+WHERE dedup_keys.seen_at < :cutoff
+RETURNING 1;
+
+-- name: insert_event
+INSERT INTO events (event_id, event_name, event_time, accepted_at, input, payload, person_id)
+VALUES (:event_id, :event_name, :event_time, :now, :input, :payload, :person_id::bigint)
+RETURNING id;
+
+-- name: insert_delivery
+INSERT INTO deliveries (event_row, destination, due_at, expires_at, payload, enrichment)
+VALUES (:event_row, :destination, :now, :expires_at, :payload::bytea, :enrichment::bytea);
+
+-- name: claim
+-- Lease up to :limit due events of one destination, oldest due first. Rows another sender
+-- is claiming right now are skipped, not waited for.
+UPDATE deliveries SET lease_owner = :owner, lease_until = :lease_until
+WHERE id IN (
+    SELECT id FROM deliveries
+    WHERE destination = :destination AND state = 'queued' AND due_at <= :now
+      AND (lease_until IS NULL OR lease_until < :now)
+    ORDER BY due_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, attempts, expires_at,
+    coalesce(payload, (SELECT payload FROM events WHERE events.id = deliveries.event_row)),
+    (SELECT accepted_at FROM events WHERE events.id = deliveries.event_row);
+
+-- name: mark_delivered
+UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,
+    lease_until = NULL, last_http_status = :http_status::integer, last_message = :message,
+    warning = :warning, finished_at = :now
+WHERE id = :id AND lease_owner = :owner
+RETURNING id;
+
+-- name: mark_retry
+UPDATE deliveries SET attempts = attempts + 1, due_at = :due_at, lease_owner = NULL,
+    lease_until = NULL, last_http_status = :http_status::integer, last_message = :message
+WHERE id = :id AND lease_owner = :owner
+RETURNING id;
+
+-- name: mark_dead
+UPDATE deliveries SET state = 'dead', attempts = attempts + :counted, lease_owner = NULL,
+    lease_until = NULL, last_http_status = :http_status::integer, last_message = :message,
+    finished_at = :now
+WHERE id = :id AND lease_owner = :owner
+RETURNING id;
+
+-- name: release
+-- Give a claim back untouched (the destination is stopped): not an attempt.
+UPDATE deliveries SET lease_owner = NULL, lease_until = NULL,
+    last_http_status = :http_status::integer, last_message = :message
+WHERE id = :id AND lease_owner = :owner
+RETURNING id;
+
+-- name: insert_attempt
+INSERT INTO attempts (delivery_id, at, outcome, http_status, message)
+VALUES (:id, :now, :outcome, :http_status::integer, :message);
+
+-- name: pause_destination
+INSERT INTO destination_state (name, paused_reason, paused_at) VALUES (:name, :reason, :now)
+ON CONFLICT (name) DO UPDATE SET paused_reason = excluded.paused_reason,
+    paused_at = excluded.paused_at;
+
+-- name: resume_destination
+UPDATE destination_state SET paused_reason = NULL, paused_at = NULL WHERE name = :name;
+
+-- name: destination_states
+SELECT name, paused_reason, paused_at FROM destination_state;
+
+-- name: queue_stats
+SELECT destination,
+    count(*) FILTER (WHERE state = 'queued') AS queued,
+    count(*) FILTER (WHERE state = 'queued' AND lease_until >= :now) AS in_flight,
+    count(*) FILTER (WHERE state = 'queued' AND attempts > 0) AS retrying,
+    count(*) FILTER (WHERE state = 'delivered') AS delivered,
+    count(*) FILTER (WHERE state = 'dead') AS dead,
+    min(due_at) FILTER (WHERE state = 'queued') AS next_due
+FROM deliveries GROUP BY destination ORDER BY destination;
+
+-- name: dead_letters
+SELECT d.id, d.destination, e.event_name, e.event_id, e.event_time, d.last_http_status,
+    d.last_message, d.finished_at
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.state = 'dead'
+    AND (:destination::text IS NULL OR d.destination = :destination::text)
+    AND (:since::double precision IS NULL OR d.finished_at >= :since::double precision)
+    AND (:reason::text IS NULL OR strpos(lower(d.last_message), lower(:reason::text)) > 0)
+ORDER BY d.id
+LIMIT :limit;
+
+-- name: replay
+-- Dead letters back to the queue, due now, with a fresh attempt count. The expiry stays:
+-- Pinterest refuses events older than 7 days whatever we do.
+UPDATE deliveries SET state = 'queued', attempts = 0, due_at = :now, finished_at = NULL,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state = 'dead';
+
+-- name: delivered_payloads
+SELECT coalesce(d.payload, e.payload) FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.destination = :destination AND d.state = 'delivered' ORDER BY d.finished_at, d.id;
+
+-- name: event_history
+SELECT e.id, e.event_id, e.event_name, e.event_time, e.accepted_at, e.input, e.payload
+FROM events e WHERE e.event_id = :event_id ORDER BY e.id;
+
+-- name: prune_dedup_keys
+DELETE FROM dedup_keys WHERE seen_at < :cutoff;
+
+-- Identity (pinbridge.identity.IdentityTables) -----------------------------------------------
+
+-- name: new_person
+INSERT INTO persons (created_at, last_seen) VALUES (:now, :now) RETURNING id;
+
+-- name: kind_counts
+SELECT split_part(key, ':', 1) AS kind, count(*) FROM identifiers
+WHERE person_id = :person GROUP BY kind;
+
+-- name: merge_identifiers
+UPDATE identifiers SET person_id = :into WHERE person_id = :other;
+
+-- name: merge_clicks
+INSERT INTO clicks (person_id, click_id, first_seen, last_seen, landing_url, utm)
+SELECT :into, click_id, first_seen, last_seen, landing_url, utm FROM clicks WHERE person_id = :other
+ON CONFLICT (person_id, click_id) DO UPDATE SET
+    first_seen = least(clicks.first_seen, excluded.first_seen),
+    last_seen = greatest(clicks.last_seen, excluded.last_seen);
+
+-- name: merge_events
+UPDATE events SET person_id = :into WHERE person_id = :other;
+
+-- name: delete_person
+DELETE FROM persons WHERE id = :person;
+
+-- name: attach_identifier
+INSERT INTO identifiers (key, person_id, first_seen, last_seen) VALUES (:key, :person, :now, :now)
+ON CONFLICT (key) DO UPDATE SET last_seen = greatest(identifiers.last_seen, excluded.last_seen)
+WHERE identifiers.person_id = excluded.person_id;
+
+-- name: add_click
+INSERT INTO clicks (person_id, click_id, first_seen, last_seen, landing_url, utm)
+VALUES (:person, :click_id, :first_seen, :last_seen, :landing_url::text, :utm)
+ON CONFLICT (person_id, click_id) DO UPDATE SET
+    last_seen = greatest(clicks.last_seen, excluded.last_seen),
+    landing_url = coalesce(clicks.landing_url, excluded.landing_url);
+
+-- name: clicks
+SELECT click_id, first_seen, last_seen, landing_url, utm FROM clicks
+WHERE person_id = :person ORDER BY last_seen;
+
+-- name: profile
+SELECT profile FROM persons WHERE id = :person;
+
+-- name: save_profile
+UPDATE persons SET profile = :profile, last_seen = greatest(last_seen, :now) WHERE id = :person;
+
+-- Forgetting and retention ---------------------------------------------------------------------
+
+-- name: prune_persons
+DELETE FROM persons WHERE last_seen < :cutoff;
+
+-- Reports --------------------------------------------------------------------------------------
+
+-- name: attribution
+-- Conversions accepted since :since, each with the clicks of its person seen within :window
+-- before it (one row per conversion and click; no click: NULLs).
+SELECT e.id, e.event_name, e.event_time, e.payload, c.click_id, c.last_seen, c.utm
+FROM events e
+LEFT JOIN clicks c ON c.person_id = e.person_id
+    AND c.last_seen <= e.event_time + 300 AND c.last_seen >= e.event_time - :window
+WHERE e.accepted_at >= :since AND e.event_name IN ('checkout', 'lead', 'signup', 'add_to_cart')
+ORDER BY e.id;
+
+-- Diagnostics (pinbridge.diagnostics, the dashboard, `pinbridge catalog`) ----------------------
+
+-- name: catalog_clear
+DELETE FROM catalog_products;
+
+-- name: catalog_insert
+INSERT INTO catalog_products (id, title, price, availability, loaded_at)
+VALUES (:id, :title, :price, :availability, :now)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title, price = excluded.price,
+    availability = excluded.availability, loaded_at = excluded.loaded_at;
+
+-- name: catalog_size
+SELECT count(*), max(loaded_at) FROM catalog_products;
+
+-- name: add_accept_count
+INSERT INTO accept_counts (minute, outcome, reason, event_name, count)
+VALUES (:minute, :outcome, :reason, :event_name, :count)
+ON CONFLICT (minute, outcome, reason, event_name) DO UPDATE SET
+    count = accept_counts.count + excluded.count;
+
+-- name: accept_counts
+SELECT minute, outcome, reason, event_name, count FROM accept_counts
+WHERE minute >= :since ORDER BY minute;
+
+-- name: sent_events
+-- Deliveries of events accepted since :since (newest first), with the payload as sent.
+SELECT d.id, d.destination, e.event_name, e.event_time, e.accepted_at, d.state,
+    d.finished_at, d.last_http_status, coalesce(d.payload, e.payload)
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE e.accepted_at >= :since
+ORDER BY d.id DESC
+LIMIT :limit;
+
+-- name: timeline
+-- Per bucket of :bucket seconds since :since: accepted events, finished deliveries by state,
+-- and attempts by outcome and HTTP status. (floor: PostgreSQL's CAST rounds.)
+SELECT floor(accepted_at / :bucket) * :bucket AS t, 'accepted', '', count(*)
+FROM events WHERE accepted_at >= :since GROUP BY t
+UNION ALL
+SELECT floor(finished_at / :bucket) * :bucket AS t, state, '', count(*)
+FROM deliveries WHERE finished_at >= :since GROUP BY t, state
+UNION ALL
+SELECT floor(at / :bucket) * :bucket AS t, 'attempt:' || outcome,
+    coalesce(CAST(http_status AS text), ''), count(*)
+FROM attempts WHERE at >= :since GROUP BY t, outcome, http_status
+ORDER BY 1;
+
+-- name: dead_letters_since
+SELECT destination, count(*) FROM deliveries
+WHERE state = 'dead' AND finished_at >= :since GROUP BY destination;
+
+-- name: history_events
+-- Events by event id, or whose payload contains :needle (an order id, an email digest).
+SELECT e.id, e.event_id, e.event_name, e.event_time, e.accepted_at, e.input, e.payload
+FROM events e
+WHERE e.event_id = :event_id
+    OR (:needle::bytea IS NOT NULL AND position(:needle::bytea IN e.payload) > 0)
+ORDER BY e.id DESC
+LIMIT :limit;
+
+-- name: history_deliveries
+SELECT d.id, d.destination, d.state, d.attempts, d.last_http_status, d.last_message,
+    d.warning, d.enrichment, coalesce(d.payload, e.payload), d.finished_at
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.event_row = :event_row ORDER BY d.id;
+
+-- name: history_attempts
+SELECT at, outcome, http_status, message FROM attempts WHERE delivery_id = :id ORDER BY at;
+
+-- PostgreSQL only ------------------------------------------------------------------------------
+-- What SQLite does with PRAGMAs, dynamic IN lists or not at all.
+
+-- name: lock_schema
+-- One migrator at a time (several nodes starting together); held until the transaction ends.
+SELECT pg_advisory_xact_lock(7244091);
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL);
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: set_schema_version
+INSERT INTO schema_version (version) VALUES (:version);
+
+-- name: persons_of
+SELECT key, person_id FROM identifiers WHERE key = ANY(:keys::text[]);
+
+-- name: forget_counts
+SELECT (SELECT count(*) FROM identifiers WHERE person_id = ANY(:persons::bigint[])),
+    (SELECT count(*) FROM clicks WHERE person_id = ANY(:persons::bigint[]));
+
+-- name: forget_rows
+-- Events of the people, or whose payload, kept input or enriched copy holds a needle.
+SELECT e.id FROM events e WHERE e.person_id = ANY(:persons::bigint[])
+    OR EXISTS (SELECT 1 FROM unnest(:needles::bytea[]) n
+               WHERE position(n IN e.payload) > 0 OR position(n IN e.input) > 0)
+UNION
+SELECT d.event_row FROM deliveries d
+WHERE d.payload IS NOT NULL
+    AND EXISTS (SELECT 1 FROM unnest(:needles::bytea[]) n WHERE position(n IN d.payload) > 0);
+
+-- name: forget_events
+WITH gone AS (DELETE FROM deliveries WHERE event_row = ANY(:rows::bigint[]) RETURNING state)
+SELECT count(*) FILTER (WHERE state = 'queued') FROM gone;
+
+-- name: forget_delete_events
+DELETE FROM events WHERE id = ANY(:rows::bigint[]);
+
+-- name: forget_delete_persons
+DELETE FROM persons WHERE id = ANY(:persons::bigint[]);
+
+-- name: catalog_known
+SELECT id FROM catalog_products WHERE id = ANY(:ids::text[]);
+
+-- name: take_token
+-- Take one call from an ad account's bucket (:rate calls per minute, at most :burst saved).
+-- The answer may be negative: the caller then waits -tokens * 60 / :rate seconds, its call
+-- already promised, so concurrent senders queue up instead of all waking at once.
+INSERT INTO rate_limits (key, tokens, updated_at) VALUES (:key, :burst - 1, :now)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = least(:burst, rate_limits.tokens
+        + greatest(0, :now - rate_limits.updated_at) * :rate / 60.0) - 1,
+    updated_at = greatest(rate_limits.updated_at, :now)
+RETURNING tokens;

@@ -1,0 +1,60 @@
+"""The store's diagnostics methods, the same on SQLite and in memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from pinbridge.store import Completion
+from pinbridge.store.base import AcceptCount, CatalogProduct
+from tests.integration.test_store import NOW, _store, accept, item  # noqa: F401
+
+pytestmark = pytest.mark.anyio
+
+
+class TestDiagnostics:
+    async def test_catalog_replace_and_known(self, store):
+        """Loading replaces the catalog unless appending; known ids are found."""
+        await store.catalog_load([CatalogProduct("a"), CatalogProduct("b")], now=NOW)
+        await store.catalog_load([CatalogProduct("c")], now=NOW, replace=False)
+        assert await store.catalog_known(["a", "c", "z"]) == {"a", "c"}
+        assert await store.catalog_size() == (3, NOW)
+        await store.catalog_load([CatalogProduct("z")], now=NOW + 1)
+        assert await store.catalog_known(["a", "z"]) == {"z"}
+
+    async def test_accept_counts_add_up(self, store):
+        """Counts of the same minute, outcome, reason and name are summed."""
+        row = AcceptCount(60, "duplicate", "", "checkout", 2)
+        await store.add_accept_counts([row, row, AcceptCount(0, "accepted", "", "lead", 1)])
+        assert await store.accept_counts(since=60) == [
+            AcceptCount(60, "duplicate", "", "checkout", 4)
+        ]
+
+    async def test_sent_events_timeline_history_and_dead(self, store):
+        """A delivered and a dead event show in sent events, timeline, history, dead counts."""
+        await accept(store, [item("e1"), item("e2", name="lead")], now=NOW)
+        claimed = await store.claim("a", owner="s", limit=10, now=NOW, lease_seconds=60)
+        assert all(c.accepted_at == NOW for c in claimed)
+        await store.complete(
+            "s",
+            [
+                Completion(claimed[0].id, "delivered", "processed", 200),
+                Completion(claimed[1].id, "dead", "failed", 400, message="bad"),
+            ],
+            now=NOW + 5,
+        )
+        sent = await store.sent_events(since=NOW - 1, limit=10)
+        assert sorted((s.event_name, s.state) for s in sent) == [
+            ("checkout", "delivered"),
+            ("lead", "dead"),
+        ]
+        points = await store.timeline(since=NOW - 60, bucket=60)
+        series = {(p.series, p.label): p.count for p in points}
+        assert series[("accepted", "")] == 2
+        assert series[("attempt:failed", "400")] == 1
+        assert await store.dead_letters_since(since=NOW) == {"a": 1}
+        [found] = await store.history(event_id="e2", needle=None, limit=5)
+        assert found.event_name == "lead"
+        [delivery] = found.deliveries
+        assert (delivery.state, delivery.answers[0].http_status) == ("dead", 400)
+        [by_payload] = await store.history(event_id="x", needle=b'"e1"', limit=5)
+        assert by_payload.event_id == "e1"
