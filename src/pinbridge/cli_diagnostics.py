@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pinbridge.catalog import FeedReport, read_feed
-from pinbridge.config import Settings, load_settings
+from pinbridge.config import Settings, load_settings, open_configured_store
 from pinbridge.diagnostics import (
     DEAD_LETTER_WINDOW,
     EqsFetcher,
@@ -35,7 +35,7 @@ from pinbridge.errors import ConfigError
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.quality import EVENT_DATA, IDENTIFIERS
 from pinbridge.service import EMULATOR_MOUNT, effective_destinations
-from pinbridge.store import Store, open_store
+from pinbridge.store import Store
 from pinbridge.web.auth import hash_password
 
 __all__ = ["COMMANDS", "parse_period"]
@@ -77,7 +77,7 @@ def _require_database(settings: Settings) -> None:
 
 @asynccontextmanager
 async def _store(settings: Settings) -> Any:
-    store = open_store(settings.store.url, synchronous=settings.store.synchronous)
+    store = open_configured_store(settings)
     try:
         yield store
     finally:
