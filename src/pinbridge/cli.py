@@ -21,7 +21,7 @@ from rich.table import Table
 
 from pinbridge import __version__
 from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
-from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings, open_configured_store
+from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings, store_session
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, person_keys
 from pinbridge.importer import IMPORT_DEDUP_WINDOW, ImportSummary, count_rows, import_rows
@@ -246,8 +246,7 @@ def replay(
 async def _replay(
     settings: Settings, reason: str | None, since: float | None, destination: str | None
 ) -> int:
-    store = open_configured_store(settings)
-    try:
+    async with store_session(settings) as store:
         letters = await store.dead_letters(
             destination=destination, since=since, reason=reason, limit=10_000_000
         )
@@ -259,8 +258,6 @@ async def _replay(
                 done += await store.replay(chunk, now=time.time())
                 progress.advance(task, len(chunk))
         return done
-    finally:
-        await store.aclose()
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -364,8 +361,7 @@ async def _import(
     default_event: str,
     report_path: Path,
 ) -> ImportSummary:
-    store = open_configured_store(settings)
-    try:
+    async with store_session(settings) as store:
         acceptor = build_acceptor(settings, store, dedup_window=IMPORT_DEDUP_WINDOW)
         total = count_rows(file, file_format)
         with (
@@ -386,8 +382,6 @@ async def _import(
             )
         await store.add_accept_counts(acceptor.metrics.tally.drain())
         return summary
-    finally:
-        await store.aclose()
 
 
 @main.command()
@@ -423,11 +417,8 @@ def forget(
 
 
 async def _forget(settings: Settings, keys: list[str], needles: list[str]) -> ForgetReport:
-    store = open_configured_store(settings)
-    try:
+    async with store_session(settings) as store:
         return await store.forget(keys, needles)
-    finally:
-        await store.aclose()
 
 
 @main.group()
@@ -479,11 +470,8 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
 async def _attribution(
     settings: Settings, since: float, window: float, *, quiet: bool
 ) -> list[AttributionRow]:
-    store = open_configured_store(settings)
-    try:
+    async with store_session(settings) as store:
         rows = await store.attribution_rows(since=since, window=window)
-    finally:
-        await store.aclose()
     with Progress(console=Console(stderr=True), disable=quiet, transient=True) as progress:
         task = progress.add_task("attributing", total=len(rows))
 

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pinbridge.catalog import FeedReport, read_feed
-from pinbridge.config import Settings, load_settings, open_configured_store
+from pinbridge.config import Settings, load_settings, store_session
 from pinbridge.diagnostics import (
     DEAD_LETTER_WINDOW,
     EqsFetcher,
@@ -75,15 +74,6 @@ def _require_database(settings: Settings) -> None:
         raise click.ClickException(f"no database at {url} yet: start `pinbridge run` first")
 
 
-@asynccontextmanager
-async def _store(settings: Settings) -> Any:
-    store = open_configured_store(settings)
-    try:
-        yield store
-    finally:
-        await store.aclose()
-
-
 # -- status -------------------------------------------------------------------------------------
 
 
@@ -107,7 +97,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 
 async def _status(settings: Settings) -> StatusReport:
-    async with _store(settings) as store:
+    async with store_session(settings) as store:
         return await status_report(store, now=time.time())
 
 
@@ -206,7 +196,7 @@ async def _quality(
             clients.append(client)
             eqs[destination.name] = _fetcher(client, destination.ad_account_id)
     try:
-        async with _store(settings) as store:
+        async with store_session(settings) as store:
             now = time.time()
             return await quality_report(store, since=now - period, now=now, eqs=eqs)
     finally:
@@ -315,7 +305,7 @@ def catalog_load(
 
 
 async def _load(settings: Settings, report: FeedReport, append: bool) -> int:
-    async with _store(settings) as store:
+    async with store_session(settings) as store:
         return await _keep(store, report, append)
 
 

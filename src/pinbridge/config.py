@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +374,16 @@ def _check_server(server: ServerSettings) -> None:
                 raise ConfigError(
                     f"server.cors_origins: {origin!r} is not an origin (https://host[:port])"
                 )
+
+
+@asynccontextmanager
+async def store_session(settings: Settings) -> AsyncIterator[Store]:
+    """The configured store for one command, closed when the command ends."""
+    store = open_configured_store(settings)
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 def open_configured_store(settings: Settings) -> Store:
