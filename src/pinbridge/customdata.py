@@ -95,6 +95,8 @@ def _quantity(value: object) -> int:
 
 
 def _text(value: object) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -147,16 +149,20 @@ def _products(properties: dict[str, Any], data: CustomData, errors: list[Problem
         errors.append(Problem(prefix, "must be a list of products"))
         return
     contents: list[Content] = []
+    ids: list[str] = []
     num_items = 0
+    indexed = prefix.endswith("products")
     for index, product in enumerate(products):
-        where = f"{prefix}[{index}]" if prefix.endswith("products") else prefix
+        where = f"{prefix}[{index}]" if indexed else prefix
         if not isinstance(product, dict):
             errors.append(Problem(where, "must be an object"))
             continue
         content = _content(product, where, errors)
         contents.append(content)
-        num_items += content.quantity if isinstance(content.quantity, int) else 1
-    ids = [c.id for c in contents if isinstance(c.id, str)]
+        if content.id is not UNSET:
+            ids.append(content.id)
+        quantity = content.quantity
+        num_items += quantity if quantity is not UNSET else 1
     if ids:
         data.content_ids = ids
     if contents:
@@ -164,30 +170,34 @@ def _products(properties: dict[str, Any], data: CustomData, errors: list[Problem
         data.num_items = num_items
 
 
+_ITEM_KEYS = (("name", "item_name"), ("category", "item_category"), ("brand", "item_brand"))
+
+
 def _content(product: dict[str, Any], where: str, errors: list[Problem]) -> Content:
-    content = Content()
+    """One product as a ``contents`` item; its fields are gathered first and set at once."""
+    fields: dict[str, Any] = {}
     product_id = _text(product.get("product_id")) or _text(product.get("sku"))
     if product_id:
-        content.id = product_id
-    if product.get("price") is not None:
+        fields["id"] = product_id
+    price = product.get("price")
+    if price is not None:
         try:
-            content.item_price = parse_money(product["price"])
+            fields["item_price"] = parse_money(price)
         except ValueError as exc:
             errors.append(Problem(f"{where}.price", str(exc)))
-    if product.get("quantity") is not None:
+    quantity = product.get("quantity")
+    if type(quantity) is int:
+        fields["quantity"] = quantity
+    elif quantity is not None:
         try:
-            content.quantity = _quantity(product["quantity"])
+            fields["quantity"] = _quantity(quantity)
         except ValueError as exc:
             errors.append(Problem(f"{where}.quantity", str(exc)))
-    for key, target in (
-        ("name", "item_name"),
-        ("category", "item_category"),
-        ("brand", "item_brand"),
-    ):
+    for key, target in _ITEM_KEYS:
         value = _text(product.get(key))
         if value:
-            setattr(content, target, value)
-    return content
+            fields[target] = value
+    return Content(**fields)
 
 
 _NATIVE_MONEY = ("value", "predicted_ltv")
