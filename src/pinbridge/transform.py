@@ -334,28 +334,31 @@ def _first_code(field: str, values: list[object] | None, region: str) -> str:
     return ""
 
 
+#: ``(kind, user_data field)`` of the identifiers that are stored by their digest.
+_DIGEST_KEYS = (("em", "em"), ("ph", "ph"), ("xid", "external_id"), ("maid", "hashed_maids"))
+
+
 def identity_signals(event: InputEvent, user: UserData, *, now: int) -> IdentitySignals | None:
     """What an input tells about its person: identifiers, digests, click, IP, user agent."""
     keys: list[str] = []
-    for previous in (event.previous_id,):
-        if previous:
-            keys += [identifier_key("uid", previous), identifier_key("aid", previous)]
+    previous = event.previous_id
+    if previous:
+        keys += [_raw_key("uid", previous), _raw_key("aid", previous)]
     if event.user_id:
-        keys.append(identifier_key("uid", event.user_id))
-    for kind, field in (
-        ("em", "em"),
-        ("ph", "ph"),
-        ("xid", "external_id"),
-        ("maid", "hashed_maids"),
-    ):
+        keys.append(_raw_key("uid", event.user_id))
+    for kind, field in _DIGEST_KEYS:
         digests = getattr(user, field)
         if digests is not UNSET:
             keys += [identifier_key(kind, d) for d in digests]
     if event.anonymous_id:
-        keys.append(identifier_key("aid", event.anonymous_id))
+        keys.append(_raw_key("aid", event.anonymous_id))
     if not keys:
         return None
-    fields = {f: list(getattr(user, f)) for f in PROFILE_FIELDS if getattr(user, f) is not UNSET}
+    fields = {}
+    for field in PROFILE_FIELDS:
+        digests = getattr(user, field)
+        if digests is not UNSET:
+            fields[field] = list(digests)
     return IdentitySignals(
         keys=tuple(keys),
         fields=fields,
@@ -365,6 +368,11 @@ def identity_signals(event: InputEvent, user: UserData, *, now: int) -> Identity
         user_agent=event.client_user_agent,
         seen_at=float(event.event_time if event.event_time is not None else now),
     )
+
+
+#: The key of a raw id (user id, anonymous id), hashed once per id while it stays recent:
+#: the same people come back.
+_raw_key = functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)(identifier_key)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

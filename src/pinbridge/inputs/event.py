@@ -60,6 +60,10 @@ class InputEvent:
 
     def add_identifier(self, name: str, value: object) -> None:
         """Remember a raw identifier; lists add each item, empty values are ignored."""
+        if type(value) is str:
+            if value:
+                self.identifiers.setdefault(name, []).append(value)
+            return
         if value is None or value == "":
             return
         values = self.identifiers.setdefault(name, [])

@@ -97,6 +97,10 @@ def get_path(obj: object, *keys: str) -> Any:
 
 def text(value: object) -> str | None:
     """A non-empty trimmed string from a string or number; ``None`` otherwise."""
+    if value is None:
+        return None
+    if type(value) is str:
+        return value.strip() or None
     if isinstance(value, str):
         value = value.strip()
         return value or None

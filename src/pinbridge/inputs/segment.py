@@ -116,15 +116,20 @@ def _time(message: dict[str, Any], event: InputEvent, now: int) -> None:
 
 
 def _identity(message: dict[str, Any], context: dict[str, Any], event: InputEvent) -> None:
+    add = event.add_identifier
     for traits in (context.get("traits"), message.get("traits")):
         if not isinstance(traits, dict):
             continue
         for key, field in _TRAITS:
-            event.add_identifier(field, traits.get(key))
+            value = traits.get(key)
+            if value is not None:
+                add(field, value)
         address = traits.get("address")
         if isinstance(address, dict):
             for key, field in _ADDRESS:
-                event.add_identifier(field, address.get(key))
+                value = address.get(key)
+                if value is not None:
+                    add(field, value)
     if event.user_id:
         event.add_identifier("external_id", event.user_id)
 
@@ -148,9 +153,12 @@ def _web(context: dict[str, Any], event: InputEvent) -> None:
 
 
 def _device(context: dict[str, Any], event: InputEvent) -> None:
-    ad_id = text(get_path(context, "device", "advertisingId"))
-    if ad_id and ad_id != _ZERO_AD_ID:
-        event.add_identifier("hashed_maids", ad_id)
+    device = context.get("device")
+    os = context.get("os")
+    if isinstance(device, dict):
+        ad_id = text(device.get("advertisingId"))
+        if ad_id and ad_id != _ZERO_AD_ID:
+            event.add_identifier("hashed_maids", ad_id)
     app = context.get("app")
     if isinstance(app, dict):
         info = {
@@ -159,8 +167,6 @@ def _device(context: dict[str, Any], event: InputEvent) -> None:
             "app_package_name": text(app.get("namespace")),
         }
         event.passthrough["app_info"] = {k: v for k, v in info.items() if v}
-    device = context.get("device")
-    os = context.get("os")
     if isinstance(device, dict) or isinstance(os, dict):
         info = {
             "brand": text(get_path(context, "device", "manufacturer")),
@@ -172,29 +178,42 @@ def _device(context: dict[str, Any], event: InputEvent) -> None:
             "timezone": text(context.get("timezone")),
         }
         event.passthrough["device_info"] = {k: v for k, v in info.items() if v}
-    wifi = parse_bool(get_path(context, "network", "wifi"))
-    if wifi is not None:
-        event.passthrough["wifi"] = wifi
+    network = context.get("network")
+    if isinstance(network, dict):
+        wifi = parse_bool(network.get("wifi"))
+        if wifi is not None:
+            event.passthrough["wifi"] = wifi
 
 
 def _privacy(context: dict[str, Any], event: InputEvent) -> None:
+    properties = event.properties
     for source, value in (
-        ("properties.opt_out_type", event.properties.get("opt_out_type")),
+        ("properties.opt_out_type", properties.get("opt_out_type")),
         ("context.opt_out_type", context.get("opt_out_type")),
     ):
+        if value is None:
+            continue
         if isinstance(value, str) and "LDP" in value.upper().replace(" ", "").split(","):
             event.limited_data_processing = True
-        elif value not in (None, ""):
+        elif value != "":
             event.warnings.append(Problem(source, "only LDP is acted on; other values ignored"))
     traits = context.get("traits")
-    event.opted_out_of_sale = any(
-        parse_bool(source.get("opt_out_of_sale")) is True
-        for source in (context, event.properties, traits if isinstance(traits, dict) else {})
+    event.opted_out_of_sale = (
+        _opted_out_of_sale(context)
+        or _opted_out_of_sale(properties)
+        or (isinstance(traits, dict) and _opted_out_of_sale(traits))
     )
-    opt_out = parse_bool(context.get("opt_out"))
+    opt_out = context.get("opt_out")
+    if opt_out is not None:
+        opt_out = parse_bool(opt_out)
     if opt_out is None and parse_bool(get_path(context, "device", "adTrackingEnabled")) is False:
         opt_out = True
     event.opt_out = opt_out
+
+
+def _opted_out_of_sale(source: dict[str, Any]) -> bool:
+    value = source.get("opt_out_of_sale")
+    return value is not None and parse_bool(value) is True
 
 
 def _action_source(context: dict[str, Any], event: InputEvent, default: str) -> None:
