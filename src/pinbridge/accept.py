@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from pinbridge.filters import TrafficFilter
+from pinbridge.identity import satisfies_identifier_rule
 from pinbridge.metrics import Metrics
 from pinbridge.pinterest.schema import ConversionEvent
 from pinbridge.problems import Problem
@@ -154,6 +155,8 @@ class Acceptor:
                     payload=self._encode(event),
                     destinations=destinations,
                     needs_identifier=needs_identifier,
+                    identified=_identified(event),
+                    complete=bool(event.user_data.click_id) and _identified(event),
                 )
 
     def _count(
@@ -183,6 +186,12 @@ class _Counted:
         self.names = names
         self.reason = reason
         self.destinations: tuple[str, ...] = ()
+
+
+def _identified(event: ConversionEvent) -> bool:
+    """Whether identity can add at most a click id (see ``PendingEvent.identified``)."""
+    user = event.user_data
+    return bool((user.em or user.ph) and satisfies_identifier_rule(user))
 
 
 def _no_event(message: object) -> bool:

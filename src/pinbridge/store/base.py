@@ -58,6 +58,11 @@ class PendingEvent(msgspec.Struct, frozen=True):
     payload: bytes
     destinations: tuple[str, ...]
     needs_identifier: bool = False
+    #: It carries an email or phone digest and meets Pinterest's identifier rule: identity
+    #: can add at most a click id (the store then decodes it only when a click fits).
+    identified: bool = False
+    #: ... and it carries a click id too: identity can add nothing.
+    complete: bool = False
 
 
 class PendingInput(msgspec.Struct, frozen=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from pinbridge.identity import IdentityTables, Profile, enrich, satisfies_identifier_rule
+from pinbridge.identity import Click, IdentityTables, Profile, enrich, satisfies_identifier_rule
 from pinbridge.pinterest.schema import ConversionEvent
 from pinbridge.store.base import IdentityPolicy, PendingEvent
 
@@ -29,9 +29,13 @@ def enrichments(
     """
     if person is None or policy is None:
         return None if event.needs_identifier else {}
+    if event.complete:
+        return {}
+    clicks = tables.clicks(person)
+    if event.identified and not _fits(clicks, event, policy):
+        return {}
     decoded = _decode(event.payload)
     profile = tables.profile(person)
-    clicks = tables.clicks(person)
     done: dict[float, tuple[bytes, bytes] | None] = {}
     found: dict[str, tuple[bytes, bytes]] = {}
     for destination in event.destinations:
@@ -51,3 +55,13 @@ def enrichments(
         if result is not None:
             found[destination] = result
     return found
+
+
+def _fits(clicks: list[Click], event: PendingEvent, policy: IdentityPolicy) -> bool:
+    """Whether a click lies within a destination's window before the event (as in ``enrich``)."""
+    windows = [policy.click_windows.get(d, -1.0) for d in event.destinations]
+    widest = max(windows, default=-1.0)
+    if widest < 0:
+        return False
+    latest = event.event_time + 300
+    return any(event.event_time - widest <= c.last_seen <= latest for c in clicks)
