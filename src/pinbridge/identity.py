@@ -163,9 +163,8 @@ def resolve(
     if click is not None:
         tables.add_click(person, click)
     profile = tables.profile(person)
-    before = msgspec.to_builtins(profile) if profile.seen > now - _TOUCH_EVERY else None
-    _remember(profile, signals)
-    if before is None or msgspec.to_builtins(profile) != before:
+    stale = profile.seen <= now - _TOUCH_EVERY
+    if _remember(profile, signals) or stale:
         # Saved when something changed, or to mark the person seen (retention) hourly.
         profile.seen = now
         tables.save_profile(person, profile, now)
@@ -213,20 +212,29 @@ def _within_limits(
     return kept
 
 
-def _remember(profile: Profile, signals: IdentitySignals) -> None:
+def _remember(profile: Profile, signals: IdentitySignals) -> bool:
+    """Record the signals in the profile; whether that changed it."""
+    changed = False
     for field, digests in signals.fields.items():
         if field not in PROFILE_FIELDS or not digests:
             continue
         known = profile.fields.setdefault(field, [])
+        if known[-len(digests) :] == digests and len(known) <= _MAX_VALUES_PER_FIELD:
+            continue  # already the latest, in this order (a list never holds a digest twice)
+        before = list(known)
         for digest in digests:
             if digest in known:
                 known.remove(digest)
             known.append(digest)  # the latest last
         del known[:-_MAX_VALUES_PER_FIELD]
-    if signals.ip:
+        changed = changed or known != before
+    if signals.ip and signals.ip != profile.last_ip:
         profile.last_ip = signals.ip
-    if signals.user_agent:
+        changed = True
+    if signals.user_agent and signals.user_agent != profile.last_user_agent:
         profile.last_user_agent = signals.user_agent
+        changed = True
+    return changed
 
 
 def person_keys(

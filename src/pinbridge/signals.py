@@ -6,6 +6,7 @@ Built by the transform from the input and the hashed user data, consumed by
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
@@ -77,6 +78,13 @@ def _strip_query(url: str | None) -> str | None:
     email in a newsletter link) are not; UTM parameters are kept separately."""
     if not url:
         return None
+    # The page ends where the query or the fragment starts: cut there, and the pages repeat.
+    end = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return _page(url[:end])
+
+
+@functools.lru_cache(maxsize=4096)
+def _page(url: str) -> str | None:
     try:
         parts = urlsplit(url)
     except ValueError:

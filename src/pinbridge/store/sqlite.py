@@ -16,6 +16,7 @@ Durability, by ``synchronous`` (WAL mode in both cases):
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import sqlite3
 import threading
@@ -56,6 +57,7 @@ MAX_AGE_SECONDS: Final = 7 * 24 * 3600
 _Q = load_queries("sqlite")
 _T = TypeVar("_T")
 _Op = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
+_decode_profile = msgspec.json.Decoder(Profile).decode
 
 
 class StoreError(Exception):
@@ -416,33 +418,53 @@ def _accept_event(
             "person_id": person,
         },
     ).lastrowid
-    conn.executemany(
-        _Q["insert_delivery"],
-        [
+    none = (None, None)
+    for d in event.destinations:
+        payload, enrichment = enriched.get(d, none)
+        conn.execute(
+            _Q["insert_delivery"],
             {
                 "event_row": row,
                 "destination": d,
                 "now": now,
                 "expires_at": event.event_time + MAX_AGE_SECONDS,
-                "payload": enriched.get(d, (None, None))[0],
-                "enrichment": enriched.get(d, (None, None))[1],
-            }
-            for d in event.destinations
-        ],
-    )
+                "payload": payload,
+                "enrichment": enrichment,
+            },
+        )
     return "accepted"
 
 
+@functools.lru_cache(maxsize=64)
+def _persons_sql(count: int) -> str:
+    """The persons of ``count`` identifier keys, with their profiles."""
+    marks = ",".join("?" * count)
+    return (
+        "SELECT i.key, i.person_id, p.profile FROM identifiers i"
+        f" LEFT JOIN persons p ON p.id = i.person_id WHERE i.key IN ({marks})"
+    )
+
+
 class _IdentitySql:
-    """:class:`pinbridge.identity.IdentityTables` on the transaction's connection."""
+    """:class:`pinbridge.identity.IdentityTables` on the transaction's connection.
+
+    Profiles are read with the identifiers that lead to them and kept for the rest of the
+    ``_accept`` call: the writer holds the transaction (``BEGIN IMMEDIATE``) until then, so no
+    other process can change them; the cache dies with the call.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._profiles: dict[int, Profile | bytes | None] = {}
 
     def persons_of(self, keys: Sequence[str]) -> dict[str, int]:
-        marks = ",".join("?" * len(keys))
-        sql = f"SELECT key, person_id FROM identifiers WHERE key IN ({marks})"
-        return dict(self._conn.execute(sql, list(keys)).fetchall())
+        found: dict[str, int] = {}
+        profiles = self._profiles
+        for key, person, profile in self._conn.execute(_persons_sql(len(keys)), keys):
+            found[key] = person
+            if person not in profiles:
+                profiles[person] = profile
+        return found
 
     def kind_counts(self, person: int) -> dict[str, int]:
         return dict(self._conn.execute(_Q["kind_counts"], {"person": person}).fetchall())
@@ -450,6 +472,7 @@ class _IdentitySql:
     def new_person(self, now: float) -> int:
         row = self._conn.execute(_Q["new_person"], {"now": now}).lastrowid
         assert row is not None
+        self._profiles[row] = Profile()
         return row
 
     def merge(self, into: int, other: int, now: float) -> None:
@@ -458,6 +481,7 @@ class _IdentitySql:
         for name in ("merge_identifiers", "merge_clicks", "merge_events"):
             self._conn.execute(_Q[name], params)
         self._conn.execute(_Q["delete_person"], {"person": other})
+        self._profiles.pop(other, None)
         self.save_profile(into, merged, now)
 
     def attach(self, person: int, keys: Sequence[str], now: float) -> None:
@@ -483,14 +507,23 @@ class _IdentitySql:
         return [Click(r[0], r[1], r[2], r[3], msgspec.json.decode(r[4])) for r in rows]
 
     def profile(self, person: int) -> Profile:
-        row = self._conn.execute(_Q["profile"], {"person": person}).fetchone()
-        return msgspec.json.decode(row[0], type=Profile) if row else Profile()
+        if person in self._profiles:
+            cached = self._profiles[person]
+            if isinstance(cached, Profile):
+                return cached
+        else:
+            row = self._conn.execute(_Q["profile"], {"person": person}).fetchone()
+            cached = row[0] if row else None
+        profile = _decode_profile(cached) if cached is not None else Profile()
+        self._profiles[person] = profile
+        return profile
 
     def save_profile(self, person: int, profile: Profile, now: float) -> None:
         self._conn.execute(
             _Q["save_profile"],
             {"person": person, "profile": msgspec.json.encode(profile), "now": now},
         )
+        self._profiles[person] = profile
 
 
 def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
@@ -529,31 +562,62 @@ def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str
     return ForgetReport(events=len(rows), undelivered=undelivered, **counts)
 
 
+_MARK: Final = {
+    "delivered": _Q["mark_delivered"],
+    "retry": _Q["mark_retry"],
+    "dead": _Q["mark_dead"],
+    "release": _Q["release"],
+}
+
+
 def _complete(
     conn: sqlite3.Connection, owner: str, completions: Sequence[Completion], now: float
 ) -> int:
+    """Record the answers: one ``executemany`` per kind, and one for the attempts log.
+
+    When a lease was lost (fewer rows changed than asked), the batch is undone and recorded
+    one completion at a time, so that only the completions still leased are logged.
+    """
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    attempts: list[dict[str, Any]] = []
+    for c in completions:
+        params = _completion_params(c, owner, now)
+        by_kind.setdefault(c.kind, []).append(params)
+        if c.counted or c.kind == "release":
+            attempts.append({**params, "outcome": c.outcome})
+    conn.execute("SAVEPOINT complete")
+    changed = sum(conn.executemany(_MARK[k], rows).rowcount for k, rows in by_kind.items())
+    if changed == len(completions):
+        conn.executemany(_Q["insert_attempt"], attempts)
+        conn.execute("RELEASE complete")
+        return changed
+    conn.execute("ROLLBACK TO complete")
+    conn.execute("RELEASE complete")
     done = 0
     for c in completions:
-        params: dict[str, Any] = {
-            "id": c.id,
-            "owner": owner,
-            "now": now,
-            "http_status": c.http_status,
-            "message": c.message,
-        }
-        if c.kind == "delivered":
-            cursor = conn.execute(_Q["mark_delivered"], {**params, "warning": c.warning})
-        elif c.kind == "retry":
-            cursor = conn.execute(_Q["mark_retry"], {**params, "due_at": c.due_at})
-        elif c.kind == "dead":
-            cursor = conn.execute(_Q["mark_dead"], {**params, "counted": int(c.counted)})
-        else:
-            cursor = conn.execute(_Q["release"], params)
-        if cursor.rowcount == 1:
+        params = _completion_params(c, owner, now)
+        if conn.execute(_MARK[c.kind], params).rowcount == 1:
             done += 1
             if c.counted or c.kind == "release":
                 conn.execute(_Q["insert_attempt"], {**params, "outcome": c.outcome})
     return done
+
+
+def _completion_params(c: Completion, owner: str, now: float) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "id": c.id,
+        "owner": owner,
+        "now": now,
+        "http_status": c.http_status,
+        "message": c.message,
+    }
+    if c.kind == "delivered":
+        params["warning"] = c.warning
+    elif c.kind == "retry":
+        params["due_at"] = c.due_at
+    elif c.kind == "dead":
+        params["counted"] = int(c.counted)
+    return params
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
