@@ -195,14 +195,28 @@ class Sender:
         if metrics is None:
             return
         metrics.batch_size.labels(name).observe(len(claimed))
+        counts: dict[tuple[str, str, str], int] = {}
+        event_ages: list[float] = []
+        accept_ages: list[float] = []
         for item, outcome in zip(claimed, outcomes, strict=True):
             head = _head(item.payload)
             status = "" if outcome.http_status is None else str(outcome.http_status)
-            metrics.deliveries.labels(name, head.event_name, outcome.kind, status).inc()
+            key = (head.event_name, outcome.kind, status)
+            counts[key] = counts.get(key, 0) + 1
             if outcome.kind == "processed":
-                metrics.event_latency.labels(name).observe(max(0.0, now - head.event_time))
+                event_ages.append(max(0.0, now - head.event_time))
                 if item.accepted_at:
-                    metrics.accept_latency.labels(name).observe(max(0.0, now - item.accepted_at))
+                    accept_ages.append(max(0.0, now - item.accepted_at))
+        for (event_name, kind, status), count in counts.items():
+            metrics.deliveries.labels(name, event_name, kind, status).inc(count)
+        for histogram, ages in (
+            (metrics.event_latency, event_ages),
+            (metrics.accept_latency, accept_ages),
+        ):
+            if ages:
+                child = histogram.labels(name)
+                for age in ages:
+                    child.observe(age)
 
     async def _send(
         self, destination: DestinationRuntime, payloads: Sequence[bytes]
