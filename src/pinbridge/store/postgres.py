@@ -45,13 +45,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pinbridge.identity import Click, Profile, merge_profiles, resolve
 from pinbridge.store.base import (
-    AcceptCount,
     Answer,
     CatalogProduct,
-    Claimed,
     Completion,
-    DeadLetter,
-    DestinationStats,
     ForgetReport,
     HistoryAttempt,
     HistoryDelivery,
@@ -59,11 +55,10 @@ from pinbridge.store.base import (
     IdentityPolicy,
     PendingEvent,
     PendingInput,
-    SentEvent,
-    TimelinePoint,
 )
 from pinbridge.store.enrich import enrichments
 from pinbridge.store.sql import load_migrations, load_queries
+from pinbridge.store.sqlbase import SqlStore
 from pinbridge.store.sqlite import MAX_AGE_SECONDS, StoreError
 
 __all__ = ["PostgresStore", "SharedTokenBucket", "latest_version", "migrate"]
@@ -123,7 +118,7 @@ def _schema_version(conn: psycopg.Connection[Any]) -> int:
         return int(row[0]) if row else 0
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """The store port on PostgreSQL.
 
     Args:
@@ -232,6 +227,18 @@ class PostgresStore:
 
     # -- the port ---------------------------------------------------------------------------
 
+    async def _rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return await self._call(_fetch, _Q[name], params)
+
+    async def _write_rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return await self._call(_fetch, _Q[name], params)
+
+    async def _change(self, name: str, params: dict[str, Any]) -> int:
+        return await self._call(_execute, _Q[name], params)
+
+    async def _change_many(self, name: str, params: Sequence[dict[str, Any]]) -> int:
+        return await self._call(_execute_many, _Q[name], list(params))
+
     async def accept(
         self,
         inputs: Sequence[PendingInput],
@@ -242,88 +249,11 @@ class PostgresStore:
     ) -> list[list[Answer]]:
         return await self._grouped(_accept, inputs, now, dedup_window, identity)
 
-    async def claim(
-        self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
-    ) -> list[Claimed]:
-        params = {
-            "destination": destination,
-            "owner": owner,
-            "limit": limit,
-            "now": now,
-            "lease_until": now + lease_seconds,
-        }
-        rows = await self._call(_fetch, _Q["claim"], params)
-        return sorted(
-            (
-                Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
-                for r in rows
-            ),
-            key=lambda c: c.id,
-        )
-
     async def complete(self, owner: str, completions: Sequence[Completion], *, now: float) -> int:
         return await self._call(_complete, owner, completions, now)
 
-    async def pause(self, destination: str, reason: str, *, now: float) -> None:
-        params = {"name": destination, "reason": reason, "now": now}
-        await self._call(_execute, _Q["pause_destination"], params)
-
-    async def resume(self, destination: str) -> None:
-        await self._call(_execute, _Q["resume_destination"], {"name": destination})
-
-    async def paused(self) -> dict[str, str]:
-        rows = await self._call(_fetch, _Q["destination_states"], {})
-        return {name: reason for name, reason, _ in rows if reason}
-
-    async def stats(self, *, now: float) -> list[DestinationStats]:
-        rows = await self._call(_fetch, _Q["queue_stats"], {"now": now})
-        paused = await self.paused()
-        return [
-            DestinationStats(
-                destination=r[0],
-                queued=r[1] or 0,
-                in_flight=r[2] or 0,
-                retrying=r[3] or 0,
-                delivered=r[4] or 0,
-                dead=r[5] or 0,
-                next_due=r[6],
-                paused_reason=paused.get(r[0]),
-            )
-            for r in rows
-        ]
-
-    async def dead_letters(
-        self,
-        *,
-        destination: str | None = None,
-        since: float | None = None,
-        reason: str | None = None,
-        limit: int = 1000,
-    ) -> list[DeadLetter]:
-        params = {"destination": destination, "since": since, "reason": reason, "limit": limit}
-        rows = await self._call(_fetch, _Q["dead_letters"], params)
-        return [DeadLetter(*row) for row in rows]
-
-    async def replay(self, ids: Sequence[int], *, now: float) -> int:
-        params = [{"id": i, "now": now} for i in ids]
-        return await self._call(_execute_many, _Q["replay"], params)
-
-    async def delivered_payloads(self, destination: str) -> list[bytes]:
-        rows = await self._call(_fetch, _Q["delivered_payloads"], {"destination": destination})
-        return [row[0] for row in rows]
-
-    async def prune(
-        self, *, now: float, dedup_window: float, identity_retention: float | None = None
-    ) -> None:
-        await self._call(_execute, _Q["prune_dedup_keys"], {"cutoff": now - dedup_window})
-        if identity_retention is not None:
-            await self._call(_execute, _Q["prune_persons"], {"cutoff": now - identity_retention})
-
     async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
         return await self._call(_forget, keys, needles)
-
-    async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
-        return await self._call(_fetch, _Q["attribution"], {"since": since, "window": window})
 
     async def take_token(
         self, key: str, *, rate_per_minute: float, burst: float, now: float
@@ -350,32 +280,6 @@ class PostgresStore:
     async def catalog_known(self, ids: Sequence[str]) -> set[str]:
         rows = await self._call(_fetch, _Q["catalog_known"], {"ids": sorted(set(ids))})
         return {row[0] for row in rows}
-
-    async def catalog_size(self) -> tuple[int, float | None]:
-        rows = await self._call(_fetch, _Q["catalog_size"], {})
-        return int(rows[0][0]), rows[0][1]
-
-    async def add_accept_counts(self, counts: Sequence[AcceptCount]) -> None:
-        params = [msgspec.structs.asdict(c) for c in counts]
-        if params:
-            await self._call(_execute_many, _Q["add_accept_count"], params)
-
-    async def accept_counts(self, *, since: float) -> list[AcceptCount]:
-        rows = await self._call(_fetch, _Q["accept_counts"], {"since": since})
-        return [AcceptCount(*row) for row in rows]
-
-    async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
-        rows = await self._call(_fetch, _Q["sent_events"], {"since": since, "limit": limit})
-        return [SentEvent(*row) for row in rows]
-
-    async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
-        params = {"since": since, "bucket": float(bucket)}
-        rows = await self._call(_fetch, _Q["timeline"], params)
-        return [TimelinePoint(float(r[0]), r[1], r[2], r[3]) for r in rows]
-
-    async def dead_letters_since(self, *, since: float) -> dict[str, int]:
-        rows = await self._call(_fetch, _Q["dead_letters_since"], {"since": since})
-        return {name: count for name, count in rows}
 
     async def history(
         self, *, event_id: str, needle: bytes | None, limit: int

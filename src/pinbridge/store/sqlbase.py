@@ -1,0 +1,145 @@
+"""What the SQLite and PostgreSQL stores share: the port methods that are one named query
+plus a conversion of its rows.
+
+A concrete store says how to run a named query (:meth:`SqlStore._rows` for reads,
+:meth:`_write_rows` / :meth:`_change` / :meth:`_change_many` inside a write transaction); the
+queries themselves have the same names in ``sqlite.sql`` and ``postgres.sql``. What differs
+between the databases (accept, complete, forget, the catalog load, history) stays in each
+store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from pinbridge.store.base import (
+    AcceptCount,
+    Claimed,
+    DeadLetter,
+    DestinationStats,
+    SentEvent,
+    TimelinePoint,
+)
+
+__all__ = ["SqlStore"]
+
+
+class SqlStore:
+    """Port methods common to the SQL stores, on four query hooks."""
+
+    async def _rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a read-only named query."""
+        raise NotImplementedError
+
+    async def _write_rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows returned by a writing named query, in its own transaction."""
+        raise NotImplementedError
+
+    async def _change(self, name: str, params: dict[str, Any]) -> int:
+        """Run a writing named query; returns the rows it changed."""
+        raise NotImplementedError
+
+    async def _change_many(self, name: str, params: Sequence[dict[str, Any]]) -> int:
+        """Run a writing named query once per parameter set, in one transaction."""
+        raise NotImplementedError
+
+    async def claim(
+        self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
+    ) -> list[Claimed]:
+        params = {
+            "destination": destination,
+            "owner": owner,
+            "limit": limit,
+            "now": now,
+            "lease_until": now + lease_seconds,
+        }
+        rows = await self._write_rows("claim", params)
+        return sorted(
+            (
+                Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
+                for r in rows
+            ),
+            key=lambda c: c.id,
+        )
+
+    async def pause(self, destination: str, reason: str, *, now: float) -> None:
+        await self._change("pause_destination", {"name": destination, "reason": reason, "now": now})
+
+    async def resume(self, destination: str) -> None:
+        await self._change("resume_destination", {"name": destination})
+
+    async def paused(self) -> dict[str, str]:
+        rows = await self._rows("destination_states", {})
+        return {name: reason for name, reason, _ in rows if reason}
+
+    async def stats(self, *, now: float) -> list[DestinationStats]:
+        rows = await self._rows("queue_stats", {"now": now})
+        paused = await self.paused()
+        return [
+            DestinationStats(
+                destination=r[0],
+                queued=r[1] or 0,
+                in_flight=r[2] or 0,
+                retrying=r[3] or 0,
+                delivered=r[4] or 0,
+                dead=r[5] or 0,
+                next_due=r[6],
+                paused_reason=paused.get(r[0]),
+            )
+            for r in rows
+        ]
+
+    async def dead_letters(
+        self,
+        *,
+        destination: str | None = None,
+        since: float | None = None,
+        reason: str | None = None,
+        limit: int = 1000,
+    ) -> list[DeadLetter]:
+        params = {"destination": destination, "since": since, "reason": reason, "limit": limit}
+        return [DeadLetter(*row) for row in await self._rows("dead_letters", params)]
+
+    async def replay(self, ids: Sequence[int], *, now: float) -> int:
+        return await self._change_many("replay", [{"id": i, "now": now} for i in ids])
+
+    async def delivered_payloads(self, destination: str) -> list[bytes]:
+        rows = await self._rows("delivered_payloads", {"destination": destination})
+        return [row[0] for row in rows]
+
+    async def prune(
+        self, *, now: float, dedup_window: float, identity_retention: float | None = None
+    ) -> None:
+        await self._change("prune_dedup_keys", {"cutoff": now - dedup_window})
+        if identity_retention is not None:
+            await self._change("prune_persons", {"cutoff": now - identity_retention})
+
+    async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
+        return await self._rows("attribution", {"since": since, "window": window})
+
+    async def catalog_size(self) -> tuple[int, float | None]:
+        rows = await self._rows("catalog_size", {})
+        return int(rows[0][0]), rows[0][1]
+
+    async def add_accept_counts(self, counts: Sequence[AcceptCount]) -> None:
+        params = [msgspec.structs.asdict(c) for c in counts]
+        if params:
+            await self._change_many("add_accept_count", params)
+
+    async def accept_counts(self, *, since: float) -> list[AcceptCount]:
+        return [AcceptCount(*row) for row in await self._rows("accept_counts", {"since": since})]
+
+    async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
+        rows = await self._rows("sent_events", {"since": since, "limit": limit})
+        return [SentEvent(*row) for row in rows]
+
+    async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
+        rows = await self._rows("timeline", {"since": since, "bucket": float(bucket)})
+        return [TimelinePoint(float(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    async def dead_letters_since(self, *, since: float) -> dict[str, int]:
+        rows = await self._rows("dead_letters_since", {"since": since})
+        return {name: count for name, count in rows}
