@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import msgspec
 
-from pinbridge.identity import Click, IdentityTables, Profile, enrich, satisfies_identifier_rule
+from pinbridge.identity import (
+    Click,
+    IdentityTables,
+    Profile,
+    enrich,
+    resolve,
+    satisfies_identifier_rule,
+)
 from pinbridge.pinterest.schema import ConversionEvent
+from pinbridge.signals import IdentitySignals
 from pinbridge.store.base import IdentityPolicy, PendingEvent
 
-__all__ = ["enrichments"]
+__all__ = ["enrichments", "person_of"]
 
 _decode = msgspec.json.Decoder(ConversionEvent).decode
 _encode = msgspec.json.Encoder().encode
@@ -65,3 +73,15 @@ def _fits(clicks: list[Click], event: PendingEvent, policy: IdentityPolicy) -> b
         return False
     latest = event.event_time + 300
     return any(event.event_time - widest <= c.last_seen <= latest for c in clicks)
+
+
+def person_of(
+    tables: IdentityTables,
+    signals: IdentitySignals | None,
+    policy: IdentityPolicy | None,
+    now: float,
+) -> int | None:
+    """The person an input belongs to (stitched and recorded), or ``None`` without identity."""
+    if policy is None or signals is None:
+        return None
+    return resolve(tables, signals, now=now, ignore=policy.ignore, max_per_kind=policy.max_per_kind)

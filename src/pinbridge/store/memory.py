@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from pinbridge.identity import Click, Profile, merge_profiles, resolve
+from pinbridge.identity import Click, Profile, merge_profiles
 from pinbridge.store.base import (
     AcceptCount,
     Answer,
@@ -32,7 +32,7 @@ from pinbridge.store.base import (
     SentEvent,
     TimelinePoint,
 )
-from pinbridge.store.enrich import enrichments
+from pinbridge.store.enrich import enrichments, person_of
 
 __all__ = ["MemoryStore"]
 
@@ -87,15 +87,7 @@ class MemoryStore:
         self.calls.append("accept")
         answers: list[list[Answer]] = []
         for pending in inputs:
-            person = None
-            if identity is not None and pending.identity is not None:
-                person = resolve(
-                    self.identity,
-                    pending.identity,
-                    now=now,
-                    ignore=identity.ignore,
-                    max_per_kind=identity.max_per_kind,
-                )
+            person = person_of(self.identity, pending.identity, identity, now)
             answers.append(
                 [
                     self._accept(e, person, identity, now, dedup_window, pending.input)

@@ -43,7 +43,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pinbridge.identity import Click, Profile, merge_profiles, resolve
+from pinbridge.identity import Click, Profile, merge_profiles
 from pinbridge.store.base import (
     Answer,
     CatalogProduct,
@@ -56,7 +56,7 @@ from pinbridge.store.base import (
     PendingEvent,
     PendingInput,
 )
-from pinbridge.store.enrich import enrichments
+from pinbridge.store.enrich import enrichments, person_of
 from pinbridge.store.sql import load_migrations, load_queries
 from pinbridge.store.sqlbase import SqlStore
 from pinbridge.store.sqlite import MAX_AGE_SECONDS, StoreError
@@ -354,15 +354,7 @@ def _accept(
     answers: list[list[Answer]] = []
     tables = _IdentityPg(conn)
     for pending in inputs:
-        person = None
-        if policy is not None and pending.identity is not None:
-            person = resolve(
-                tables,
-                pending.identity,
-                now=now,
-                ignore=policy.ignore,
-                max_per_kind=policy.max_per_kind,
-            )
+        person = person_of(tables, pending.identity, policy, now)
         answers.append(
             [
                 _accept_event(conn, tables, pending, e, person, policy, now, window)

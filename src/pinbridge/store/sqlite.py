@@ -27,7 +27,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from pinbridge.identity import Click, Profile, merge_profiles, resolve
+from pinbridge.identity import Click, Profile, merge_profiles
 from pinbridge.store.base import (
     Answer,
     CatalogProduct,
@@ -40,7 +40,7 @@ from pinbridge.store.base import (
     PendingEvent,
     PendingInput,
 )
-from pinbridge.store.enrich import enrichments
+from pinbridge.store.enrich import enrichments, person_of
 from pinbridge.store.sql import load_migrations, load_queries
 from pinbridge.store.sqlbase import SqlStore
 
@@ -277,15 +277,7 @@ def _accept(
     answers: list[list[Answer]] = []
     tables = _IdentitySql(conn)
     for pending in inputs:
-        person = None
-        if policy is not None and pending.identity is not None:
-            person = resolve(
-                tables,
-                pending.identity,
-                now=now,
-                ignore=policy.ignore,
-                max_per_kind=policy.max_per_kind,
-            )
+        person = person_of(tables, pending.identity, policy, now)
         answers.append(
             [
                 _accept_event(conn, tables, pending, e, person, policy, now, window)
