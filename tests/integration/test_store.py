@@ -100,6 +100,24 @@ class TestClaims:
         late = Completion(id=first[0].id, kind="delivered", outcome="processed")
         assert await store.complete("s1", [late], now=NOW + 62) == 0
 
+    async def test_batch_with_a_lost_lease(self, store):
+        """In a batch of equal answers, only the rows still leased are recorded and logged."""
+        await accept(store, [item(f"e{i}") for i in range(3)], now=NOW)
+        mine = await store.claim("a", owner="s1", limit=5, now=NOW, lease_seconds=60)
+        [taken] = await store.claim("a", owner="s2", limit=1, now=NOW + 61, lease_seconds=60)
+        answers = [
+            Completion(id=c.id, kind="delivered", outcome="processed", http_status=200)
+            for c in mine
+        ]
+        assert await store.complete("s1", answers, now=NOW + 62) == 2
+        logged = {}
+        for i in range(3):
+            [event] = await store.history(event_id=f"e{i}", needle=None, limit=5)
+            [delivery] = event.deliveries
+            logged[delivery.id] = (delivery.state, len(delivery.answers))
+        assert logged.pop(taken.id) == ("queued", 0)
+        assert list(logged.values()) == [("delivered", 1), ("delivered", 1)]
+
     async def test_limit_and_order(self, store):
         """A claim takes at most `limit` rows, oldest due first."""
         await accept(store, [item(f"e{i}") for i in range(5)], now=NOW)

@@ -53,6 +53,7 @@ _Q = load_queries("sqlite")
 _T = TypeVar("_T")
 _Op = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
 _decode_profile = msgspec.json.Decoder(Profile).decode
+_encode_ids = msgspec.json.Encoder().encode
 
 
 class StoreError(Exception):
@@ -470,51 +471,50 @@ _MARK: Final = {
 def _complete(
     conn: sqlite3.Connection, owner: str, completions: Sequence[Completion], now: float
 ) -> int:
-    """Record the answers: one ``executemany`` per kind, and one for the attempts log.
+    """Record the answers: one statement per group of equal answers (usually the whole
+    batch), and one for their attempts log.
 
     When a lease was lost (fewer rows changed than asked), the batch is undone and recorded
     one completion at a time, so that only the completions still leased are logged.
     """
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    attempts: list[dict[str, Any]] = []
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for c in completions:
-        params = _completion_params(c, owner, now)
-        by_kind.setdefault(c.kind, []).append(params)
-        if c.counted or c.kind == "release":
-            attempts.append({**params, "outcome": c.outcome})
+        key = (c.kind, c.outcome, c.http_status, c.message, c.warning, c.due_at, c.counted)
+        groups.setdefault(key, []).append(c.id)
     conn.execute("SAVEPOINT complete")
-    changed = sum(conn.executemany(_MARK[k], rows).rowcount for k, rows in by_kind.items())
-    if changed == len(completions):
-        conn.executemany(_Q["insert_attempt"], attempts)
+    if sum(_mark(conn, key, ids, owner, now) for key, ids in groups.items()) == len(completions):
         conn.execute("RELEASE complete")
-        return changed
+        return len(completions)
     conn.execute("ROLLBACK TO complete")
     conn.execute("RELEASE complete")
     done = 0
     for c in completions:
-        params = _completion_params(c, owner, now)
-        if conn.execute(_MARK[c.kind], params).rowcount == 1:
-            done += 1
-            if c.counted or c.kind == "release":
-                conn.execute(_Q["insert_attempt"], {**params, "outcome": c.outcome})
+        key = (c.kind, c.outcome, c.http_status, c.message, c.warning, c.due_at, c.counted)
+        done += _mark(conn, key, [c.id], owner, now)
     return done
 
 
-def _completion_params(c: Completion, owner: str, now: float) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "id": c.id,
+def _mark(
+    conn: sqlite3.Connection, key: tuple[Any, ...], ids: list[int], owner: str, now: float
+) -> int:
+    """Record one answer for rows ``ids`` still leased to ``owner``, and log it as an attempt
+    when all of them were; returns how many rows changed."""
+    kind, outcome, http_status, message, warning, due_at, counted = key
+    params = {
+        "ids": _encode_ids(ids).decode(),
         "owner": owner,
         "now": now,
-        "http_status": c.http_status,
-        "message": c.message,
+        "outcome": outcome,
+        "http_status": http_status,
+        "message": message,
+        "warning": warning,
+        "due_at": due_at,
+        "counted": int(counted),
     }
-    if c.kind == "delivered":
-        params["warning"] = c.warning
-    elif c.kind == "retry":
-        params["due_at"] = c.due_at
-    elif c.kind == "dead":
-        params["counted"] = int(c.counted)
-    return params
+    changed: int = conn.execute(_MARK[kind], params).rowcount
+    if changed == len(ids) and (counted or kind == "release"):
+        conn.execute(_Q["insert_attempt"], params)
+    return changed
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

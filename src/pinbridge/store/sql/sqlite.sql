@@ -30,31 +30,33 @@ RETURNING id, attempts, expires_at,
     (SELECT accepted_at FROM events WHERE events.id = deliveries.event_row);
 
 -- name: mark_delivered
+-- The completion queries take the ids of a group of rows that got the same answer, as a
+-- JSON array (:ids), and change only those still leased to :owner.
 UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,
     lease_until = NULL, last_http_status = :http_status, last_message = :message,
     warning = :warning, finished_at = :now
-WHERE id = :id AND lease_owner = :owner;
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner;
 
 -- name: mark_retry
 UPDATE deliveries SET attempts = attempts + 1, due_at = :due_at, lease_owner = NULL,
     lease_until = NULL, last_http_status = :http_status, last_message = :message
-WHERE id = :id AND lease_owner = :owner;
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner;
 
 -- name: mark_dead
 UPDATE deliveries SET state = 'dead', attempts = attempts + :counted, lease_owner = NULL,
     lease_until = NULL, last_http_status = :http_status, last_message = :message,
     finished_at = :now
-WHERE id = :id AND lease_owner = :owner;
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner;
 
 -- name: release
 -- Give a claim back untouched (the destination is stopped): not an attempt.
 UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, last_http_status = :http_status,
     last_message = :message
-WHERE id = :id AND lease_owner = :owner;
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner;
 
 -- name: insert_attempt
 INSERT INTO attempts (delivery_id, at, outcome, http_status, message)
-VALUES (:id, :now, :outcome, :http_status, :message);
+SELECT value, :now, :outcome, :http_status, :message FROM json_each(:ids);
 
 -- name: pause_destination
 INSERT INTO destination_state (name, paused_reason, paused_at) VALUES (:name, :reason, :now)
