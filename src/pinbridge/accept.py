@@ -8,6 +8,7 @@ a ``duplicate``, ``rejected`` (with field-level errors), or ``ignored`` (nothing
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
@@ -162,18 +163,35 @@ class Acceptor:
     def _count(
         self, results: Sequence[ItemResult], counted: Sequence[_Counted], now: float
     ) -> None:
-        metrics = self._metrics
+        """Count a request's outcomes: tallied first, then one increment per label set (a
+        labelled counter costs microseconds per call; a batch of 100 has a handful)."""
+        events: Counter[str] = Counter()
+        received: Counter[str] = Counter()
+        dropped: Counter[str] = Counter()
+        tally: Counter[tuple[str, str, str]] = Counter()
+        outcomes: Counter[tuple[str, str, str, str]] = Counter()
         for result, count in zip(results, counted, strict=True):
             status = result.status
-            metrics.events.labels(status).inc()
+            events[status] += 1
             first = count.names[0] if count.names else ""
-            metrics.received.labels(first).inc()
+            received[first] += 1
             if status == "dropped" or count.reason == "mapping":
-                metrics.dropped.labels(count.reason).inc()
-            metrics.tally.add(now, status, count.reason, first)
+                dropped[count.reason] += 1
+            tally[status, count.reason, first] += 1
             for name in count.names or ("",):
                 for destination in count.destinations or ("",):
-                    metrics.outcomes.labels(status, count.reason, destination, name).inc()
+                    outcomes[status, count.reason, destination, name] += 1
+        metrics = self._metrics
+        for outcome, n in events.items():
+            metrics.events.labels(outcome).inc(n)
+        for first, n in received.items():
+            metrics.received.labels(first).inc(n)
+        for reason, n in dropped.items():
+            metrics.dropped.labels(reason).inc(n)
+        for (outcome, reason, first), n in tally.items():
+            metrics.tally.add(now, outcome, reason, first, n)
+        for labels, n in outcomes.items():
+            metrics.outcomes.labels(*labels).inc(n)
 
 
 class _Counted:

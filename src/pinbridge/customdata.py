@@ -170,34 +170,71 @@ def _products(properties: dict[str, Any], data: CustomData, errors: list[Problem
         data.num_items = num_items
 
 
-_ITEM_KEYS = (("name", "item_name"), ("category", "item_category"), ("brand", "item_brand"))
-
-
 def _content(product: dict[str, Any], where: str, errors: list[Problem]) -> Content:
-    """One product as a ``contents`` item; its fields are gathered first and set at once."""
+    """One product as a ``contents`` item.
+
+    Shops sell the same products again and again: the item made of a product's six fields is
+    cached on their raw values, so a known product costs a tuple and a lookup.
+    """
+    get = product.get
+    raw = (
+        get("product_id"),
+        get("sku"),
+        get("price"),
+        get("quantity"),
+        get("name"),
+        get("category"),
+        get("brand"),
+    )
+    try:
+        fields, problems = _cached_item(*raw)
+    except TypeError:  # an unhashable value (an object as a name): not cached
+        fields, problems = _item(*raw)
+    for suffix, message in problems:
+        errors.append(Problem(f"{where}.{suffix}", message))
+    return Content(**fields)
+
+
+_ItemProblems = tuple[tuple[str, str], ...]
+
+
+def _item(
+    product_id: object,
+    sku: object,
+    price: object,
+    quantity: object,
+    *texts: object,
+) -> tuple[dict[str, Any], _ItemProblems]:
+    """A product's ``contents`` fields from its raw values, and the problems (field, message)."""
     fields: dict[str, Any] = {}
-    product_id = _text(product.get("product_id")) or _text(product.get("sku"))
-    if product_id:
-        fields["id"] = product_id
-    price = product.get("price")
+    problems: list[tuple[str, str]] = []
+    item_id = _text(product_id) or _text(sku)
+    if item_id:
+        fields["id"] = item_id
     if price is not None:
         try:
             fields["item_price"] = parse_money(price)
         except ValueError as exc:
-            errors.append(Problem(f"{where}.price", str(exc)))
-    quantity = product.get("quantity")
+            problems.append(("price", str(exc)))
     if type(quantity) is int:
         fields["quantity"] = quantity
     elif quantity is not None:
         try:
             fields["quantity"] = _quantity(quantity)
         except ValueError as exc:
-            errors.append(Problem(f"{where}.quantity", str(exc)))
-    for key, target in _ITEM_KEYS:
-        value = _text(product.get(key))
+            problems.append(("quantity", str(exc)))
+    for target, given in zip(_ITEM_FIELDS, texts, strict=True):
+        value = _text(given)
         if value:
             fields[target] = value
-    return Content(**fields)
+    return fields, tuple(problems)
+
+
+_ITEM_FIELDS = ("item_name", "item_category", "item_brand")
+#: Distinct products whose ``contents`` item is kept (the values are small dicts).
+_ITEM_CACHE_SIZE = 8192
+#: ``typed``: ``True``, ``1`` and ``1.0`` are equal keys but not equal quantities or prices.
+_cached_item = lru_cache(maxsize=_ITEM_CACHE_SIZE, typed=True)(_item)
 
 
 _NATIVE_MONEY = ("value", "predicted_ltv")
@@ -261,12 +298,23 @@ def scrub_personal(data: CustomData) -> list[Problem]:
             warnings.append(Problem("custom_data.content_ids", _PERSONAL))
     if data.contents is not UNSET:
         for index, item in enumerate(data.contents):
-            for field in _ITEM_TEXT_FIELDS:
-                value = getattr(item, field)
-                if isinstance(value, str) and looks_personal(value):
-                    setattr(item, field, UNSET)
-                    warnings.append(Problem(f"custom_data.contents[{index}].{field}", _PERSONAL))
+            for field in _personal_item_fields(
+                item.id, item.item_name, item.item_category, item.item_brand
+            ):
+                setattr(item, field, UNSET)
+                warnings.append(Problem(f"custom_data.contents[{index}].{field}", _PERSONAL))
     return warnings
+
+
+@lru_cache(maxsize=8192)
+def _personal_item_fields(*texts: object) -> tuple[str, ...]:
+    """The fields of a ``contents`` item (id, name, category, brand) that look personal;
+    cached on the four values: the same products come back."""
+    return tuple(
+        field
+        for field, value in zip(_ITEM_TEXT_FIELDS, texts, strict=True)
+        if isinstance(value, str) and looks_personal(value)
+    )
 
 
 _PERSONAL = "looks like an email or phone number; left out (personal data goes in user_data)"

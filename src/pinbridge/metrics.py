@@ -39,10 +39,10 @@ class AcceptTally:
         self._counts: dict[tuple[int, str, str, str], int] = {}
         self._lock = threading.Lock()
 
-    def add(self, now: float, outcome: str, reason: str, event_name: str) -> None:
+    def add(self, now: float, outcome: str, reason: str, event_name: str, count: int = 1) -> None:
         key = (int(now // 60 * 60), outcome, reason, event_name)
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + count
 
     def drain(self) -> list[AcceptCount]:
         """The counts so far, which are then forgotten."""

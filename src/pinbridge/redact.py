@@ -141,6 +141,11 @@ def _redact_object(value: dict[str, Any], parent: str) -> dict[str, Any]:
 
 def _redact_personal(value: Any, lowered: str) -> Any:
     """The value of a personal key: redacted unless empty or already digests."""
+    if type(value) is str:
+        if not value:
+            return value
+        stripped = value.strip()
+        return value if len(stripped) == 64 and _DIGEST.fullmatch(stripped) else REDACTED
     if value in (None, "", [], {}):
         return redact(value, parent=lowered)
     if isinstance(value, str) and _DIGEST.fullmatch(value.strip()):

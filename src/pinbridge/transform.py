@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from msgspec import UNSET
@@ -33,7 +33,12 @@ from pinbridge.pinterest.schema import (
 )
 from pinbridge.problems import Problem, problem_from_validation
 from pinbridge.signals import PROFILE_FIELDS, IdentitySignals, identifier_key
-from pinbridge.validate import DEFAULT_FUTURE_SKEW_SECONDS, IDENTIFIER_RULE, EventValidator
+from pinbridge.validate import (
+    DEFAULT_FUTURE_SKEW_SECONDS,
+    IDENTIFIER_RULE,
+    EventValidator,
+    check_digests,
+)
 
 __all__ = ["IDENTITY_CACHE_SIZE", "TransformOptions", "TransformResult", "Transformer"]
 
@@ -41,7 +46,25 @@ _IDENTIFIER_PROBLEM = Problem("user_data", IDENTIFIER_RULE)
 #: People whose hashed identifiers are kept, per Transformer.
 IDENTITY_CACHE_SIZE = 32768
 _IdentityKey = tuple[tuple[str, tuple[object, ...]], ...]
-_HashedIdentity = tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[Problem, ...]]
+
+
+class _Person(NamedTuple):
+    """What a person's raw identifiers give, worked out once per person and cached.
+
+    Shared between the events of that person: nothing downstream changes these lists (the
+    store's enrichment replaces fields, it does not append to them).
+    """
+
+    #: Digests per hashed ``user_data`` field, as sent.
+    fields: dict[str, Any]
+    #: Warnings of the normalization (a value that could not be used).
+    problems: tuple[Problem, ...]
+    #: Pinterest's format check of those digests (empty: all well-formed).
+    digest_problems: tuple[Problem, ...]
+    #: Identity keys of the digests that identify (email, phone, external id, ad id).
+    digest_keys: tuple[str, ...]
+    #: The digests remembered in the person's profile.
+    profile: dict[str, list[str]]
 
 
 class _Extras(msgspec.Struct, forbid_unknown_fields=True):
@@ -149,8 +172,8 @@ class Transformer:
         """Transform an already parsed input event."""
         errors, warnings = list(event.errors), list(event.warnings)
         if event.kind in ("identify", "alias") and not errors:
-            user = self._user_data(event, warnings)
-            identity = identity_signals(event, user, now=now)
+            user, person = self._user_data(event, warnings)
+            identity = identity_signals(event, person, now=now)
             return TransformResult(ok=True, warnings=_unique(warnings), identity=identity)
         names = self._mapper.names_for(event)
         if not names and not errors:
@@ -158,7 +181,7 @@ class Transformer:
             return TransformResult(ok=True, warnings=warnings)
         if not event.limited_data_processing and self._ldp_by_rule(event):
             event.limited_data_processing = True
-        user = self._user_data(event, warnings)
+        user, person = self._user_data(event, warnings)
         custom = self._custom_data(event, names, errors, warnings)
         extra = self._passthrough(event, errors, warnings)
         if event.event_time is not None:
@@ -167,12 +190,15 @@ class Transformer:
             return TransformResult(ok=False, warnings=warnings, errors=_unique(errors))
         order_id = custom.order_id if custom is not None else None
         base_id = event.event_id or derive_event_id(event, names, order_id)
-        identity = identity_signals(event, user, now=now)
+        identity = identity_signals(event, person, now=now)
         events = []
+        validate = self._validator
         for position, name in enumerate(names):
             event_id = base_id if position == 0 else f"{base_id}:{name}"
             built = self._build(event, name, event_id, user, custom, extra)
-            errors.extend(p for p in self._validator(built, now=now) if p.field != "event_time")
+            errors.extend(
+                validate(built, now=now, check_time=False, digest_problems=person.digest_problems)
+            )
             events.append(built)
         needs_identifier = False
         if self._defer and identity is not None and _IDENTIFIER_PROBLEM in errors:
@@ -189,15 +215,14 @@ class Transformer:
             needs_identifier=needs_identifier,
         )
 
-    def _user_data(self, event: InputEvent, warnings: list[Problem]) -> UserData:
+    def _user_data(self, event: InputEvent, warnings: list[Problem]) -> tuple[UserData, _Person]:
         key = tuple((field, tuple(raw)) for field, raw in event.identifiers.items())
-        try:
-            hashed, problems = self._hash_identity(key)
-        except TypeError:  # an unhashable raw value (an object as a trait): no cache
-            hashed, problems = self._hash_identifiers(key)
-        warnings.extend(problems)
-        fields: dict[str, Any] = {field: list(digests) for field, digests in hashed}
-        user = UserData(**fields)
+        if event.non_text_identifiers:  # True == 1 == 1.0 as keys: not cached
+            person = self._hash_identifiers(key)
+        else:
+            person = self._hash_identity(key)
+        warnings.extend(person.problems)
+        user = UserData(**person.fields)
         if event.client_ip_address:
             user.client_ip_address = event.client_ip_address
         if event.client_user_agent:
@@ -210,7 +235,7 @@ class Transformer:
             warnings.append(
                 Problem("user_data", "Limited Data Processing needs the state (st) and country")
             )
-        return user
+        return user, person
 
     def _ldp_by_rule(self, event: InputEvent) -> bool:
         """Whether a configured region makes this event Limited Data Processing."""
@@ -226,20 +251,29 @@ class Transformer:
             country.upper() in regions or f"{country}-{state}".upper() in regions
         )
 
-    def _hash_identifiers(self, key: _IdentityKey) -> _HashedIdentity:
-        """Digests and warnings for one person's raw identifiers.
+    def _hash_identifiers(self, key: _IdentityKey) -> _Person:
+        """Digests, warnings and identity keys for one person's raw identifiers.
 
         Cached per Transformer on the whole set of raw identifiers: the same buyers come back,
-        and one lookup replaces a dozen normalizations.
+        and one lookup replaces a dozen normalizations, the digests' format check and the
+        hashing of their identity keys.
         """
-        hashed: list[tuple[str, tuple[str, ...]]] = []
+        fields: dict[str, list[str]] = {}
         problems: list[Problem] = []
         for field, raw in key:
             digests, found = self._normalizer.hash_values(field, raw)
             problems.extend(found)
             if digests:
-                hashed.append((field, tuple(digests)))
-        return tuple(hashed), tuple(problems)
+                fields[field] = digests
+        digest_keys = tuple(
+            identifier_key(kind, digest)
+            for kind, field in _DIGEST_KEYS
+            for digest in fields.get(field, ())
+        )
+        profile: dict[str, list[str]] = {f: fields[f] for f in PROFILE_FIELDS if f in fields}
+        given: dict[str, Any] = fields
+        digest_problems = tuple(check_digests(UserData(**given)))
+        return _Person(fields, tuple(problems), digest_problems, digest_keys, profile)
 
     def _custom_data(
         self,
@@ -338,7 +372,7 @@ def _first_code(field: str, values: list[object] | None, region: str) -> str:
 _DIGEST_KEYS = (("em", "em"), ("ph", "ph"), ("xid", "external_id"), ("maid", "hashed_maids"))
 
 
-def identity_signals(event: InputEvent, user: UserData, *, now: int) -> IdentitySignals | None:
+def identity_signals(event: InputEvent, person: _Person, *, now: int) -> IdentitySignals | None:
     """What an input tells about its person: identifiers, digests, click, IP, user agent."""
     keys: list[str] = []
     previous = event.previous_id
@@ -346,22 +380,14 @@ def identity_signals(event: InputEvent, user: UserData, *, now: int) -> Identity
         keys += [_raw_key("uid", previous), _raw_key("aid", previous)]
     if event.user_id:
         keys.append(_raw_key("uid", event.user_id))
-    for kind, field in _DIGEST_KEYS:
-        digests = getattr(user, field)
-        if digests is not UNSET:
-            keys += [identifier_key(kind, d) for d in digests]
+    keys += person.digest_keys
     if event.anonymous_id:
         keys.append(_raw_key("aid", event.anonymous_id))
     if not keys:
         return None
-    fields = {}
-    for field in PROFILE_FIELDS:
-        digests = getattr(user, field)
-        if digests is not UNSET:
-            fields[field] = list(digests)
     return IdentitySignals(
         keys=tuple(keys),
-        fields=fields,
+        fields=person.profile,
         click_id=event.click_id,
         landing_url=event.event_source_url,
         ip=event.client_ip_address,

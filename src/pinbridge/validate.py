@@ -9,6 +9,7 @@ window, hashed formats, and the decimal strings. Each failure is a field-level
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 from msgspec import UNSET
@@ -19,10 +20,11 @@ from pinbridge.pinterest.schema import (
     HASHED_FIELDS,
     MAX_EVENT_AGE_SECONDS,
     ConversionEvent,
+    UserData,
 )
 from pinbridge.problems import Problem
 
-__all__ = ["DEFAULT_FUTURE_SKEW_SECONDS", "IDENTIFIER_RULE", "EventValidator"]
+__all__ = ["DEFAULT_FUTURE_SKEW_SECONDS", "IDENTIFIER_RULE", "EventValidator", "check_digests"]
 
 #: How far in the future an event time may be (client clocks drift; milliseconds don't pass).
 DEFAULT_FUTURE_SKEW_SECONDS: Final = 300
@@ -54,8 +56,20 @@ class EventValidator:
         self._max_age = max_age_seconds
         self._future = future_skew_seconds
 
-    def __call__(self, event: ConversionEvent, *, now: int) -> list[Problem]:
-        """All the problems of one event; empty when Pinterest will accept it."""
+    def __call__(
+        self,
+        event: ConversionEvent,
+        *,
+        now: int,
+        check_time: bool = True,
+        digest_problems: Sequence[Problem] | None = None,
+    ) -> list[Problem]:
+        """All the problems of one event; empty when Pinterest will accept it.
+
+        A caller that has already checked the time window passes ``check_time=False``; one
+        that has checked the hashed fields (:func:`check_digests`, once per person) passes
+        what that check found as ``digest_problems``.
+        """
         problems: list[Problem] = []
         if event.event_name not in self._names:
             problems.append(
@@ -67,8 +81,9 @@ class EventValidator:
             )
         if not event.event_id:
             problems.append(Problem("event_id", "must not be empty"))
-        problems.extend(self.check_time(event.event_time, now=now))
-        problems.extend(_check_user_data(event))
+        if check_time:
+            problems.extend(self.check_time(event.event_time, now=now))
+        problems.extend(_check_user_data(event, digest_problems))
         problems.extend(_check_custom_data(event))
         return problems
 
@@ -88,7 +103,9 @@ class EventValidator:
         return []
 
 
-def _check_user_data(event: ConversionEvent) -> list[Problem]:
+def _check_user_data(
+    event: ConversionEvent, digest_problems: Sequence[Problem] | None
+) -> list[Problem]:
     user = event.user_data
     problems: list[Problem] = []
     has_em = user.em is not UNSET and bool(user.em)
@@ -96,13 +113,20 @@ def _check_user_data(event: ConversionEvent) -> list[Problem]:
     has_web = bool(user.client_ip_address) and bool(user.client_user_agent)
     if not (has_em or has_maid or has_web):
         problems.append(Problem("user_data", IDENTIFIER_RULE))
+    problems.extend(check_digests(user) if digest_problems is None else digest_problems)
+    return problems
+
+
+def check_digests(user: UserData) -> list[Problem]:
+    """The hashed fields that are not lists of SHA-256 digests (64 lowercase hex)."""
     given = [(field, getattr(user, field)) for field in HASHED_FIELDS]
     given = [(field, values) for field, values in given if values is not UNSET]
     if all(given_values for _, given_values in given) and _DIGESTS.fullmatch(
         ",".join([",".join(values) for _, values in given])
     ):
         # One search over all fields: the usual case, digests from our own normalizer.
-        return problems
+        return []
+    problems = []
     for field, values in given:
         if not values:
             problems.append(Problem(f"user_data.{field}", "must not be an empty list"))

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec import UNSET
 
+from pinbridge.customdata import (
+    _cached_item,
+    _personal_item_fields,
+    custom_data_from_segment,
+    scrub_personal,
+)
 from pinbridge.pinterest.schema import HASHED_FIELDS, ConversionEvent, UserData
 from pinbridge.redact import _DIGEST, _NAMED_THINGS, _PII_KEYS, REDACTED, redact
+from pinbridge.transform import Transformer
 from pinbridge.validate import EventValidator
 
 _EMAIL = re.compile(r"(?<![^@\s])[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -100,3 +109,59 @@ class TestDigestFastPath:
         event = ConversionEvent("lead", "web", 100, "id", user)
         found = [p.field for p in EventValidator()(event, now=100) if p.field != "user_data"]
         assert found == _plain_user_problems(user)
+
+
+_product_values = st.sampled_from(
+    [None, True, False, 1, 1.0, 0, "1", 19.99, "19.99", "", " Mug ", "a@b.co", "(650) 555-1234"]
+)
+_products = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            key: _product_values
+            for key in ("product_id", "sku", "price", "quantity", "name", "category", "brand")
+        },
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def _fresh_custom_data(products: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+    """custom_data and its scrub warnings, computed with the product caches emptied."""
+    _cached_item.cache_clear()
+    _personal_item_fields.cache_clear()
+    data, errors = custom_data_from_segment({"products": products})
+    scrubbed = copy.deepcopy(data)
+    return data, errors, scrub_personal(scrubbed) if scrubbed is not None else []
+
+
+class TestProductCaches:
+    @settings(max_examples=300)
+    @given(st.lists(_products, min_size=2, max_size=6))
+    def test_warm_caches_give_what_empty_ones_give(self, requests):
+        """``True``, ``1`` and ``1.0`` are equal as keys; the cached items must still differ."""
+        expected = [_fresh_custom_data(products) for products in requests]
+        for products, (data, errors, warnings) in zip(requests * 2, expected * 2, strict=True):
+            got, got_errors = custom_data_from_segment({"products": products})
+            assert got == data and got_errors == errors
+            assert (scrub_personal(got) if got is not None else []) == warnings
+
+
+class TestPersonCache:
+    @pytest.mark.parametrize("first, second", [(True, 1), (1, 1.0), (False, 0), (1.0, True)])
+    def test_equal_but_different_raw_values_are_not_confused(self, first, second):
+        """A trait sent as ``true`` and then as ``1`` gives each its own outcome."""
+        cached, uncached = Transformer(), Transformer(cache_size=0)
+        for value in (first, second, first):
+            message = {
+                "type": "track",
+                "event": "Lead",
+                "timestamp": 1_700_000_000,
+                "context": {
+                    "ip": "203.0.113.9",
+                    "userAgent": "Mozilla/5.0",
+                    "traits": {"phone": value, "address": {"postalCode": value}},
+                },
+            }
+            assert cached(message, now=1_700_000_000) == uncached(message, now=1_700_000_000)

@@ -57,6 +57,9 @@ class InputEvent:
     passthrough: dict[str, Any] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    #: Whether an identifier is not a string (a number, a boolean): ``True == 1`` as a cache
+    #: key, so such people are not looked up in caches keyed on raw values.
+    non_text_identifiers: bool = False
 
     def add_identifier(self, name: str, value: object) -> None:
         """Remember a raw identifier; lists add each item, empty values are ignored."""
@@ -66,6 +69,7 @@ class InputEvent:
             return
         if value is None or value == "":
             return
+        self.non_text_identifiers = True
         values = self.identifiers.setdefault(name, [])
         if isinstance(value, list | tuple):
             values.extend(v for v in value if v is not None and v != "")
