@@ -23,6 +23,7 @@ batch is sent again; Pinterest deduplicates by ``event_id``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 import random
 import socket
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 from msgspec.structs import replace
+from prometheus_client import Histogram
 
 from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
 from pinbridge.metrics import Metrics
@@ -39,7 +41,7 @@ from pinbridge.pinterest.client import Outcome, PinterestClient
 from pinbridge.ratelimit import RateLimit, TokenBucket
 from pinbridge.store.base import Claimed, Completion, Store
 
-__all__ = ["DestinationRuntime", "Sender"]
+__all__ = ["DestinationRuntime", "Sender", "observe_all"]
 
 log = structlog.get_logger("pinbridge.delivery")
 
@@ -209,14 +211,8 @@ class Sender:
                     accept_ages.append(max(0.0, now - item.accepted_at))
         for (event_name, kind, status), count in counts.items():
             metrics.deliveries.labels(name, event_name, kind, status).inc(count)
-        for histogram, ages in (
-            (metrics.event_latency, event_ages),
-            (metrics.accept_latency, accept_ages),
-        ):
-            if ages:
-                child = histogram.labels(name)
-                for age in ages:
-                    child.observe(age)
+        observe_all(metrics.event_latency.labels(name), event_ages)
+        observe_all(metrics.accept_latency.labels(name), accept_ages)
 
     async def _send(
         self, destination: DestinationRuntime, payloads: Sequence[bytes]
@@ -271,6 +267,15 @@ class Sender:
             log.info("destination resumed", destination=name)
 
     def _completion(self, claimed: Claimed, outcome: Outcome, now: float) -> Completion:
+        if outcome.kind == "processed":  # the usual case, built at once
+            return Completion(
+                id=claimed.id,
+                kind="delivered",
+                outcome="processed",
+                http_status=outcome.http_status,
+                message=outcome.message,
+                warning=outcome.warning,
+            )
         answer = Completion(
             id=claimed.id,
             kind="dead",
@@ -278,8 +283,6 @@ class Sender:
             http_status=outcome.http_status,
             message=outcome.message,
         )
-        if outcome.kind == "processed":
-            return replace(answer, kind="delivered", warning=outcome.warning)
         if outcome.kind == "failed":
             return answer
         if outcome.kind == "stopped":
@@ -300,3 +303,30 @@ class Sender:
         for outcome in outcomes:
             counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
         log.info("batch sent", destination=name, **counts)
+
+
+def observe_all(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for every value, with one bucket update per bucket.
+
+    prometheus_client has no bulk observe, and ``observe`` takes two locks per call (about
+    4 µs per delivered event for the two latency histograms). This counts the values per
+    bucket first (the bucket of ``v`` is the first upper bound ``>= v``, as in ``observe``),
+    then adds each count once. It relies on the histogram's private fields; when they are
+    not there (another version of the library), it falls back to ``observe``.
+    """
+    if not values:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect.bisect_left(bounds, value)] += 1
+    total.inc(sum(values))
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
