@@ -70,6 +70,7 @@ DEFAULT_MAX_PER_KIND: Final[Mapping[str, int]] = {
     "aid": 50,
 }
 _MAX_VALUES_PER_FIELD: Final = 10
+_PROFILE_FIELDS: Final = frozenset(PROFILE_FIELDS)
 
 
 class Profile(msgspec.Struct):
@@ -215,11 +216,17 @@ def _within_limits(
 def _remember(profile: Profile, signals: IdentitySignals) -> bool:
     """Record the signals in the profile; whether that changed it."""
     changed = False
+    fields = profile.fields
     for field, digests in signals.fields.items():
-        if field not in PROFILE_FIELDS or not digests:
+        if field not in _PROFILE_FIELDS or not digests:
             continue
-        known = profile.fields.setdefault(field, [])
-        if known[-len(digests) :] == digests and len(known) <= _MAX_VALUES_PER_FIELD:
+        known = fields.get(field)
+        if known is None:
+            known = fields[field] = []
+        elif len(digests) == 1:
+            if known and known[-1] == digests[0] and len(known) <= _MAX_VALUES_PER_FIELD:
+                continue  # the usual case: one value, already the latest
+        elif known[-len(digests) :] == digests and len(known) <= _MAX_VALUES_PER_FIELD:
             continue  # already the latest, in this order (a list never holds a digest twice)
         before = list(known)
         for digest in digests:

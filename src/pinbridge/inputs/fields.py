@@ -82,6 +82,12 @@ def click_id_from_url(url: str) -> str | None:
     """The ``epik`` query parameter of a URL, if any (the last one wins, as browsers do)."""
     if "epik=" not in url:
         return None
+    return _click_id(url) if len(url) <= 2048 else _click_id.__wrapped__(url)
+
+
+@lru_cache(maxsize=4096)
+def _click_id(url: str) -> str | None:
+    """Cached: a landing page's URL comes with each event of the visit."""
     found = _EPIK.findall(url.partition("#")[0])
     return unquote_plus(found[-1]).strip() or None if found else None
 
