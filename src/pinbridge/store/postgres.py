@@ -230,9 +230,6 @@ class PostgresStore(SqlStore):
     async def _rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return await self._call(_fetch, _Q[name], params)
 
-    async def _write_rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return await self._call(_fetch, _Q[name], params)
-
     async def _change(self, name: str, params: dict[str, Any]) -> int:
         return await self._call(_execute, _Q[name], params)
 
@@ -248,6 +245,9 @@ class PostgresStore(SqlStore):
         identity: IdentityPolicy | None = None,
     ) -> list[list[Answer]]:
         return await self._grouped(_accept, inputs, now, dedup_window, identity)
+
+    async def _claim_rows(self, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return await self._call(_claim, params)
 
     async def complete(self, owner: str, completions: Sequence[Completion], *, now: float) -> int:
         return await self._call(_complete, owner, completions, now)
@@ -539,6 +539,14 @@ def _complete(
         if attempts:
             cursor.executemany(_Q["insert_attempt"], attempts)
     return len(done)
+
+
+def _claim(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The due rows, locked, then their lease by id, in one transaction."""
+    rows = conn.execute(_Q["claim"], params).fetchall()
+    if rows:
+        conn.execute(_Q["claim_lease"], {**params, "ids": [r[0] for r in rows]})
+    return rows
 
 
 def _fetch(

@@ -2,10 +2,10 @@
 plus a conversion of its rows.
 
 A concrete store says how to run a named query (:meth:`SqlStore._rows` for reads,
-:meth:`_write_rows` / :meth:`_change` / :meth:`_change_many` inside a write transaction); the
-queries themselves have the same names in ``sqlite.sql`` and ``postgres.sql``. What differs
-between the databases (accept, complete, forget, the catalog load, history) stays in each
-store.
+:meth:`_change` / :meth:`_change_many` inside a write transaction) and a claim's two
+statements (:meth:`_claim_rows`); the queries themselves have the same names in ``sqlite.sql``
+and ``postgres.sql``. What differs between the databases (accept, complete, forget, the
+catalog load, history) stays in each store.
 """
 
 from __future__ import annotations
@@ -34,16 +34,16 @@ class SqlStore:
         """Rows of a read-only named query."""
         raise NotImplementedError
 
-    async def _write_rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows returned by a writing named query, in its own transaction."""
-        raise NotImplementedError
-
     async def _change(self, name: str, params: dict[str, Any]) -> int:
         """Run a writing named query; returns the rows it changed."""
         raise NotImplementedError
 
     async def _change_many(self, name: str, params: Sequence[dict[str, Any]]) -> int:
         """Run a writing named query once per parameter set, in one transaction."""
+        raise NotImplementedError
+
+    async def _claim_rows(self, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of the ``claim`` query, leased by ``claim_lease`` in the same transaction."""
         raise NotImplementedError
 
     async def claim(
@@ -56,14 +56,12 @@ class SqlStore:
             "now": now,
             "lease_until": now + lease_seconds,
         }
-        rows = await self._write_rows("claim", params)
-        return sorted(
-            (
-                Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
-                for r in rows
-            ),
-            key=lambda c: c.id,
-        )
+        rows = await self._claim_rows(params)
+        rows.sort()  # by id, which is unique
+        return [
+            Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
+            for r in rows
+        ]
 
     async def pause(self, destination: str, reason: str, *, now: float) -> None:
         await self._change("pause_destination", {"name": destination, "reason": reason, "now": now})

@@ -182,9 +182,6 @@ class SqliteStore(SqlStore):
     async def _rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return await self._read(_Q[name], params)
 
-    async def _write_rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return await self._call(_fetch, _Q[name], params)
-
     async def _change(self, name: str, params: dict[str, Any]) -> int:
         return await self._call(_execute, _Q[name], params)
 
@@ -200,6 +197,9 @@ class SqliteStore(SqlStore):
         identity: IdentityPolicy | None = None,
     ) -> list[list[Answer]]:
         return await self._call(_accept, inputs, now, dedup_window, identity)
+
+    async def _claim_rows(self, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return await self._call(_claim, params)
 
     async def complete(self, owner: str, completions: Sequence[Completion], *, now: float) -> int:
         return await self._call(_complete, owner, completions, now)
@@ -460,6 +460,15 @@ def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str
     return ForgetReport(events=len(rows), undelivered=undelivered, **counts)
 
 
+def _claim(conn: sqlite3.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The due rows, then their lease by id, in the writer's transaction."""
+    rows = conn.execute(_Q["claim"], params).fetchall()
+    if rows:
+        ids = _encode_ids([r[0] for r in rows]).decode()
+        conn.execute(_Q["claim_lease"], {**params, "ids": ids})
+    return rows
+
+
 _MARK: Final = {
     "delivered": _Q["mark_delivered"],
     "retry": _Q["mark_retry"],
@@ -515,10 +524,6 @@ def _mark(
     if changed == len(ids) and (counted or kind == "release"):
         conn.execute(_Q["insert_attempt"], params)
     return changed
-
-
-def _fetch(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return conn.execute(sql, params).fetchall()
 
 
 def _execute(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> int:

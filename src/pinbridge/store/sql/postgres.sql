@@ -22,20 +22,20 @@ INSERT INTO deliveries (event_row, destination, due_at, expires_at, payload, enr
 VALUES (:event_row, :destination, :now, :expires_at, :payload::bytea, :enrichment::bytea);
 
 -- name: claim
--- Lease up to :limit due events of one destination, oldest due first. Rows another sender
--- is claiming right now are skipped, not waited for.
+-- Up to :limit due rows of one destination with their payloads, oldest due first, locked;
+-- rows another sender is claiming right now are skipped, not waited for. The same
+-- transaction then leases them (claim_lease).
+SELECT d.id, d.attempts, d.expires_at, coalesce(d.payload, e.payload), e.accepted_at
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.destination = :destination AND d.state = 'queued' AND d.due_at <= :now
+  AND (d.lease_until IS NULL OR d.lease_until < :now)
+ORDER BY d.due_at, d.id
+LIMIT :limit
+FOR UPDATE OF d SKIP LOCKED;
+
+-- name: claim_lease
 UPDATE deliveries SET lease_owner = :owner, lease_until = :lease_until
-WHERE id IN (
-    SELECT id FROM deliveries
-    WHERE destination = :destination AND state = 'queued' AND due_at <= :now
-      AND (lease_until IS NULL OR lease_until < :now)
-    ORDER BY due_at, id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING id, attempts, expires_at,
-    coalesce(payload, (SELECT payload FROM events WHERE events.id = deliveries.event_row)),
-    (SELECT accepted_at FROM events WHERE events.id = deliveries.event_row);
+WHERE id = ANY(:ids::bigint[]);
 
 -- name: mark_delivered
 UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,
