@@ -155,6 +155,9 @@ def run(config_path: Path | None, host: str | None, port: int | None, no_sender:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # Forwarded headers are pinbridge's to judge ([server] trusted_proxies): uvicorn's
+        # own middleware would believe X-Forwarded-For from any loopback peer.
+        proxy_headers=False,
     )
 
 

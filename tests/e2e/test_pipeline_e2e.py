@@ -184,6 +184,25 @@ class TestDelivery:
 
 
 class TestRefusals:
+    def test_forwarded_address_from_an_untrusted_peer_is_ignored(
+        self, pipeline: Pipeline
+    ) -> None:
+        """No trusted proxy is configured: a loopback client's X-Forwarded-For is not believed
+        (the server in front of the app must not believe it either)."""
+        page = {
+            "type": "page",
+            "messageId": "forwarded-1",
+            "anonymousId": "anon-forwarded",
+            "timestamp": iso(60),
+            "context": {"userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},
+        }
+        answer = pipeline.pinbridge.post(
+            "/v1/collect", page, headers={"X-Forwarded-For": "198.51.100.77"}
+        )
+        assert answer.json()["results"][0]["status"] == "accepted"
+        received = arrived(pipeline.log, {"forwarded-1": None})
+        assert received["forwarded-1"]["user_data"]["client_ip_address"] == "127.0.0.1"
+
     def test_unknown_write_key_gets_401(self, pipeline: Pipeline) -> None:
         """A write key that is not configured is refused with 401 and nothing is accepted."""
         answer = pipeline.pinbridge.http.post(
