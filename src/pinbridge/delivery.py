@@ -30,7 +30,6 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import msgspec
 import structlog
 from msgspec.structs import replace
 from prometheus_client import Histogram
@@ -46,14 +45,6 @@ __all__ = ["DestinationRuntime", "Sender", "observe_all"]
 log = structlog.get_logger("pinbridge.delivery")
 
 
-class _Head(msgspec.Struct):
-    """What the metrics need of a payload."""
-
-    event_name: str = ""
-    event_time: int = 0
-
-
-_head = msgspec.json.Decoder(_Head).decode
 #: How often the shared pause state is read from the store, per destination.
 PAUSE_CHECK_SECONDS = 1.0
 
@@ -197,20 +188,19 @@ class Sender:
         if metrics is None:
             return
         metrics.batch_size.labels(name).observe(len(claimed))
-        counts: dict[tuple[str, str, str], int] = {}
+        counts: dict[tuple[str, str, int | None], int] = {}
         event_ages: list[float] = []
         accept_ages: list[float] = []
         for item, outcome in zip(claimed, outcomes, strict=True):
-            head = _head(item.payload)
-            status = "" if outcome.http_status is None else str(outcome.http_status)
-            key = (head.event_name, outcome.kind, status)
+            key = (item.event_name, outcome.kind, outcome.http_status)
             counts[key] = counts.get(key, 0) + 1
             if outcome.kind == "processed":
-                event_ages.append(max(0.0, now - head.event_time))
+                event_ages.append(max(0.0, now - item.event_time))
                 if item.accepted_at:
                     accept_ages.append(max(0.0, now - item.accepted_at))
         for (event_name, kind, status), count in counts.items():
-            metrics.deliveries.labels(name, event_name, kind, status).inc(count)
+            label = "" if status is None else str(status)
+            metrics.deliveries.labels(name, event_name, kind, label).inc(count)
         observe_all(metrics.event_latency.labels(name), event_ages)
         observe_all(metrics.accept_latency.labels(name), accept_ages)
 

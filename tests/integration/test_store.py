@@ -124,6 +124,16 @@ class TestClaims:
         claimed = await store.claim("a", owner="s", limit=3, now=NOW, lease_seconds=60)
         assert [c.payload for c in claimed] == [f'{{"event_id":"e{i}"}}'.encode() for i in range(3)]
 
+    async def test_claims_carry_the_event_head(self, store):
+        """A claimed row says its event's name, time and acceptance time (for the metrics)."""
+        await accept(store, [item("e1", name="lead", event_time=int(NOW) - 60)], now=NOW)
+        [claimed] = await store.claim("a", owner="s", limit=5, now=NOW, lease_seconds=60)
+        assert (claimed.event_name, claimed.event_time, claimed.accepted_at) == (
+            "lead",
+            int(NOW) - 60,
+            NOW,
+        )
+
     async def test_completions(self, store):
         """Delivered rows leave the queue; retries come back when due; dead ones are letters."""
         await accept(store, [item(f"e{i}") for i in range(4)], now=NOW)

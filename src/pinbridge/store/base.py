@@ -100,6 +100,9 @@ class Claimed(msgspec.Struct, frozen=True):
     expires_at: float
     #: When the event was accepted (for the acceptance → delivery latency).
     accepted_at: float = 0.0
+    #: The event's name and time, as in the payload (for the metrics, without decoding it).
+    event_name: str = ""
+    event_time: int = 0
 
 
 class Completion(msgspec.Struct, frozen=True):

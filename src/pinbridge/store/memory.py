@@ -149,7 +149,15 @@ class MemoryStore:
             row.lease_owner, row.lease_until = owner, now + lease_seconds
         return sorted(
             (
-                Claimed(r.id, r.payload, r.attempts, r.item.event_time + _MAX_AGE, r.accepted_at)
+                Claimed(
+                    r.id,
+                    r.payload,
+                    r.attempts,
+                    r.item.event_time + _MAX_AGE,
+                    r.accepted_at,
+                    r.item.event_name,
+                    r.item.event_time,
+                )
                 for r in due
             ),
             key=lambda c: c.id,

@@ -59,7 +59,15 @@ class SqlStore:
         rows = await self._claim_rows(params)
         rows.sort()  # by id, which is unique
         return [
-            Claimed(id=r[0], attempts=r[1], expires_at=r[2], payload=r[3], accepted_at=r[4])
+            Claimed(
+                id=r[0],
+                attempts=r[1],
+                expires_at=r[2],
+                payload=r[3],
+                accepted_at=r[4],
+                event_name=r[5],
+                event_time=r[6],
+            )
             for r in rows
         ]
 

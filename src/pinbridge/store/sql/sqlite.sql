@@ -20,7 +20,8 @@ VALUES (:event_row, :destination, :now, :expires_at, :payload, :enrichment);
 -- no one can lease the rows in between): up to :limit due rows of one destination with their
 -- payloads, oldest due first, then their lease (claim_lease). One UPDATE ... RETURNING with
 -- the payload subqueries costs about twice as much.
-SELECT d.id, d.attempts, d.expires_at, coalesce(d.payload, e.payload), e.accepted_at
+SELECT d.id, d.attempts, d.expires_at, coalesce(d.payload, e.payload), e.accepted_at,
+    e.event_name, e.event_time
 FROM deliveries d JOIN events e ON e.id = d.event_row
 WHERE d.destination = :destination AND d.state = 'queued' AND d.due_at <= :now
   AND (d.lease_until IS NULL OR d.lease_until < :now)
