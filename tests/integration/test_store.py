@@ -356,6 +356,28 @@ class TestIdentity:
         assert payloads["long"]["order"]["user_data"]["click_id"] == "EPIK"
         assert "click_id" not in payloads["short"]["order"]["user_data"]
 
+    async def test_a_duplicate_still_stitches_its_person(self, store):
+        """The server's copy of a conversion the browser sent is a duplicate, yet its email
+        joins the browser's visitor: a later order with only that email gets the click."""
+        from pinbridge.store import IdentityPolicy
+
+        policy = IdentityPolicy(click_windows={"long": 30 * 86400.0, "short": 86400.0})
+        web = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
+        email = "e" * 64
+        browser = self.pending("order-1", "aid:A", click="EPIK", at=NOW - 60, **web)
+        server = self.pending("order-1", "aid:A", "em:" + email, at=NOW - 60, em=[email])
+        later = self.pending("order-2", "em:" + email, em=[email])
+        answers = [
+            await store.accept([p], now=NOW, dedup_window=WINDOW, identity=policy)
+            for p in (browser, server, later)
+        ]
+        assert answers == [[["accepted"]], [["duplicate"]], [["accepted"]]]
+        claimed = await store.claim("long", owner="s", limit=9, now=NOW, lease_seconds=9)
+        orders = {msgspec.json.decode(c.payload)["event_id"]: c for c in claimed}
+        assert set(orders) == {"order-1", "order-2"}
+        later_payload = msgspec.json.decode(orders["order-2"].payload)
+        assert later_payload["user_data"]["click_id"] == "EPIK"
+
     async def test_identifier_from_history_or_refused(self, store):
         """An event lacking Pinterest's identifier takes it from its person, else is refused."""
         from pinbridge.store import IdentityPolicy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 from pinbridge.identity import (
@@ -14,9 +16,9 @@ from pinbridge.identity import (
 )
 from pinbridge.pinterest.schema import ConversionEvent
 from pinbridge.signals import IdentitySignals
-from pinbridge.store.base import IdentityPolicy, PendingEvent
+from pinbridge.store.base import Answer, IdentityPolicy, PendingEvent, PendingInput
 
-__all__ = ["enrichments", "person_of"]
+__all__ = ["EventRows", "accept_input", "enrichments", "person_of"]
 
 _decode = msgspec.json.Decoder(ConversionEvent).decode
 _encode = msgspec.json.Encoder().encode
@@ -85,3 +87,52 @@ def person_of(
     if policy is None or signals is None:
         return None
     return resolve(tables, signals, now=now, ignore=policy.ignore, max_per_kind=policy.max_per_kind)
+
+
+class EventRows(Protocol):
+    """The event side of one input's accept, on the transaction of a store."""
+
+    def take_key(self, event: PendingEvent) -> bool:
+        """Record the event's dedup key; ``False`` when it was seen within the window."""
+        ...
+
+    def give_back_key(self, event: PendingEvent) -> None:
+        """Forget a key just taken (the event was refused after all)."""
+        ...
+
+    def insert(
+        self, event: PendingEvent, person: int | None, enriched: dict[str, tuple[bytes, bytes]]
+    ) -> None:
+        """Keep the event and queue its deliveries (``enriched``: per-destination payloads)."""
+        ...
+
+
+def accept_input(
+    pending: PendingInput,
+    policy: IdentityPolicy | None,
+    tables: IdentityTables,
+    now: float,
+    rows: EventRows,
+) -> list[Answer]:
+    """One input's answers: each event deduplicated, enriched from its person, and kept.
+
+    The person is resolved for every input, duplicates included: the server's copy of a
+    conversion the browser already sent is a duplicate, yet its email is what stitches the
+    browser's visitor (and click) to a known customer. Each event's dedup key comes before
+    its enrichment, so a duplicate costs no click lookup; a key taken for an event that is
+    then refused (no identifier found) is given back.
+    """
+    person = person_of(tables, pending.identity, policy, now)
+    answers: list[Answer] = []
+    for event in pending.events:
+        if not rows.take_key(event):
+            answers.append("duplicate")
+            continue
+        enriched = enrichments(tables, event, person, policy)
+        if enriched is None:
+            rows.give_back_key(event)
+            answers.append("unmatched")
+            continue
+        rows.insert(event, person, enriched)
+        answers.append("accepted")
+    return answers

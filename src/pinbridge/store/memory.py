@@ -32,7 +32,7 @@ from pinbridge.store.base import (
     SentEvent,
     TimelinePoint,
 )
-from pinbridge.store.enrich import enrichments, person_of
+from pinbridge.store.enrich import accept_input
 
 __all__ = ["MemoryStore"]
 
@@ -85,34 +85,33 @@ class MemoryStore:
         identity: IdentityPolicy | None = None,
     ) -> list[list[Answer]]:
         self.calls.append("accept")
-        answers: list[list[Answer]] = []
-        for pending in inputs:
-            person = person_of(self.identity, pending.identity, identity, now)
-            answers.append(
-                [
-                    self._accept(e, person, identity, now, dedup_window, pending.input)
-                    for e in pending.events
-                ]
+        return [
+            accept_input(
+                pending,
+                identity,
+                self.identity,
+                now,
+                _MemoryEvents(self, pending.input, now, dedup_window),
             )
-        return answers
+            for pending in inputs
+        ]
 
-    def _accept(
-        self,
-        event: PendingEvent,
-        person: int | None,
-        policy: IdentityPolicy | None,
-        now: float,
-        dedup_window: float,
-        kept_input: bytes = b"",
-    ) -> Answer:
-        enriched = enrichments(self.identity, event, person, policy)
-        if enriched is None:
-            return "unmatched"
+    def _take_key(self, event: PendingEvent, now: float, dedup_window: float) -> bool:
         key = (event.event_name, event.event_id)
         seen = self._dedup.get(key)
         if seen is not None and seen >= now - dedup_window:
-            return "duplicate"
+            return False
         self._dedup[key] = now
+        return True
+
+    def _insert(
+        self,
+        event: PendingEvent,
+        person: int | None,
+        enriched: dict[str, tuple[bytes, bytes]],
+        now: float,
+        kept_input: bytes,
+    ) -> None:
         for destination in event.destinations:
             payload = enriched[destination][0] if destination in enriched else event.payload
             enrichment = enriched[destination][1] if destination in enriched else None
@@ -128,7 +127,6 @@ class MemoryStore:
             row.enrichment = enrichment
             row.input = kept_input
             self._rows[row.id] = row
-        return "accepted"
 
     async def claim(
         self, destination: str, *, owner: str, limit: int, now: float, lease_seconds: float
@@ -510,3 +508,24 @@ class MemoryIdentity:
 
     def save_profile(self, person: int, profile: Profile, now: float) -> None:
         self.persons[person] = (now, profile)
+
+
+class _MemoryEvents:
+    """:class:`pinbridge.store.enrich.EventRows` of the in-memory store."""
+
+    def __init__(self, store: MemoryStore, kept_input: bytes, now: float, window: float) -> None:
+        self._store = store
+        self._input = kept_input
+        self._now = now
+        self._window = window
+
+    def take_key(self, event: PendingEvent) -> bool:
+        return self._store._take_key(event, self._now, self._window)
+
+    def give_back_key(self, event: PendingEvent) -> None:
+        self._store._dedup.pop((event.event_name, event.event_id), None)
+
+    def insert(
+        self, event: PendingEvent, person: int | None, enriched: dict[str, tuple[bytes, bytes]]
+    ) -> None:
+        self._store._insert(event, person, enriched, self._now, self._input)

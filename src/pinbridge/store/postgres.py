@@ -56,7 +56,7 @@ from pinbridge.store.base import (
     PendingEvent,
     PendingInput,
 )
-from pinbridge.store.enrich import enrichments, person_of
+from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
 from pinbridge.store.sqlbase import SqlStore
 from pinbridge.store.sqlite import MAX_AGE_SECONDS, StoreError
@@ -351,64 +351,70 @@ def _accept(
     window: float,
     policy: IdentityPolicy | None,
 ) -> list[list[Answer]]:
-    answers: list[list[Answer]] = []
     tables = _IdentityPg(conn)
-    for pending in inputs:
-        person = person_of(tables, pending.identity, policy, now)
-        answers.append(
-            [
-                _accept_event(conn, tables, pending, e, person, policy, now, window)
-                for e in pending.events
-            ]
-        )
-    return answers
+    return [
+        accept_input(pending, policy, tables, now, _Events(conn, pending, now, window))
+        for pending in inputs
+    ]
 
 
-def _accept_event(
-    conn: psycopg.Connection[Any],
-    tables: _IdentityPg,
-    pending: PendingInput,
-    event: PendingEvent,
-    person: int | None,
-    policy: IdentityPolicy | None,
-    now: float,
-    window: float,
-) -> Answer:
-    enriched = enrichments(tables, event, person, policy)
-    if enriched is None:
-        return "unmatched"
-    key = {"event_name": event.event_name, "event_id": event.event_id}
-    fresh = {**key, "now": now, "cutoff": now - window}
-    if conn.execute(_Q["insert_dedup_key"], fresh).fetchone() is None:
-        return "duplicate"
-    row = conn.execute(
-        _Q["insert_event"],
-        {
-            **key,
-            "event_time": event.event_time,
-            "now": now,
-            "input": pending.input,
-            "payload": event.payload,
-            "person_id": person,
-        },
-    ).fetchone()
-    assert row is not None
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            _Q["insert_delivery"],
-            [
-                {
-                    "event_row": row[0],
-                    "destination": d,
-                    "now": now,
-                    "expires_at": event.event_time + MAX_AGE_SECONDS,
-                    "payload": enriched.get(d, (None, None))[0],
-                    "enrichment": enriched.get(d, (None, None))[1],
-                }
-                for d in event.destinations
-            ],
-        )
-    return "accepted"
+class _Events:
+    """:class:`pinbridge.store.enrich.EventRows` on the transaction's connection."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], pending: PendingInput, now: float, window: float
+    ) -> None:
+        self._conn = conn
+        self._pending = pending
+        self._now = now
+        self._cutoff = now - window
+
+    def take_key(self, event: PendingEvent) -> bool:
+        params = {
+            "event_name": event.event_name,
+            "event_id": event.event_id,
+            "now": self._now,
+            "cutoff": self._cutoff,
+        }
+        return self._conn.execute(_Q["insert_dedup_key"], params).fetchone() is not None
+
+    def give_back_key(self, event: PendingEvent) -> None:
+        params = {"event_name": event.event_name, "event_id": event.event_id}
+        self._conn.execute(_Q["delete_dedup_key"], params)
+
+    def insert(
+        self, event: PendingEvent, person: int | None, enriched: dict[str, tuple[bytes, bytes]]
+    ) -> None:
+        now = self._now
+        row = self._conn.execute(
+            _Q["insert_event"],
+            {
+                "event_name": event.event_name,
+                "event_id": event.event_id,
+                "event_time": event.event_time,
+                "now": now,
+                "input": self._pending.input,
+                "payload": event.payload,
+                "person_id": person,
+            },
+        ).fetchone()
+        assert row is not None
+        none = (None, None)
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                _Q["insert_delivery"],
+                [
+                    {
+                        "event_row": row[0],
+                        "destination": d,
+                        "now": now,
+                        "expires_at": event.event_time + MAX_AGE_SECONDS,
+                        "payload": enriched.get(d, none)[0],
+                        "enrichment": enriched.get(d, none)[1],
+                    }
+                    for d in event.destinations
+                ],
+            )
 
 
 class _IdentityPg:

@@ -40,7 +40,7 @@ from pinbridge.store.base import (
     PendingEvent,
     PendingInput,
 )
-from pinbridge.store.enrich import enrichments, person_of
+from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
 from pinbridge.store.sqlbase import SqlStore
 
@@ -275,62 +275,67 @@ def _accept(
     window: float,
     policy: IdentityPolicy | None,
 ) -> list[list[Answer]]:
-    answers: list[list[Answer]] = []
     tables = _IdentitySql(conn)
-    for pending in inputs:
-        person = person_of(tables, pending.identity, policy, now)
-        answers.append(
-            [
-                _accept_event(conn, tables, pending, e, person, policy, now, window)
-                for e in pending.events
-            ]
-        )
-    return answers
+    return [
+        accept_input(pending, policy, tables, now, _Events(conn, pending, now, window))
+        for pending in inputs
+    ]
 
 
-def _accept_event(
-    conn: sqlite3.Connection,
-    tables: _IdentitySql,
-    pending: PendingInput,
-    event: PendingEvent,
-    person: int | None,
-    policy: IdentityPolicy | None,
-    now: float,
-    window: float,
-) -> Answer:
-    enriched = enrichments(tables, event, person, policy)
-    if enriched is None:
-        return "unmatched"
-    key = {"event_name": event.event_name, "event_id": event.event_id}
-    fresh = {**key, "now": now, "cutoff": now - window}
-    if conn.execute(_Q["insert_dedup_key"], fresh).rowcount != 1:
-        return "duplicate"
-    row = conn.execute(
-        _Q["insert_event"],
-        {
-            **key,
-            "event_time": event.event_time,
-            "now": now,
-            "input": pending.input,
-            "payload": event.payload,
-            "person_id": person,
-        },
-    ).lastrowid
-    none = (None, None)
-    for d in event.destinations:
-        payload, enrichment = enriched.get(d, none)
-        conn.execute(
-            _Q["insert_delivery"],
+class _Events:
+    """:class:`pinbridge.store.enrich.EventRows` on the transaction's connection."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, pending: PendingInput, now: float, window: float
+    ) -> None:
+        self._conn = conn
+        self._pending = pending
+        self._now = now
+        self._cutoff = now - window
+
+    def take_key(self, event: PendingEvent) -> bool:
+        params = {
+            "event_name": event.event_name,
+            "event_id": event.event_id,
+            "now": self._now,
+            "cutoff": self._cutoff,
+        }
+        return bool(self._conn.execute(_Q["insert_dedup_key"], params).rowcount == 1)
+
+    def give_back_key(self, event: PendingEvent) -> None:
+        params = {"event_name": event.event_name, "event_id": event.event_id}
+        self._conn.execute(_Q["delete_dedup_key"], params)
+
+    def insert(
+        self, event: PendingEvent, person: int | None, enriched: dict[str, tuple[bytes, bytes]]
+    ) -> None:
+        now = self._now
+        row = self._conn.execute(
+            _Q["insert_event"],
             {
-                "event_row": row,
-                "destination": d,
+                "event_name": event.event_name,
+                "event_id": event.event_id,
+                "event_time": event.event_time,
                 "now": now,
-                "expires_at": event.event_time + MAX_AGE_SECONDS,
-                "payload": payload,
-                "enrichment": enrichment,
+                "input": self._pending.input,
+                "payload": event.payload,
+                "person_id": person,
             },
-        )
-    return "accepted"
+        ).lastrowid
+        none = (None, None)
+        for d in event.destinations:
+            payload, enrichment = enriched.get(d, none)
+            self._conn.execute(
+                _Q["insert_delivery"],
+                {
+                    "event_row": row,
+                    "destination": d,
+                    "now": now,
+                    "expires_at": event.event_time + MAX_AGE_SECONDS,
+                    "payload": payload,
+                    "enrichment": enrichment,
+                },
+            )
 
 
 @functools.lru_cache(maxsize=64)

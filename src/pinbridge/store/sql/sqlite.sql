@@ -7,6 +7,10 @@ INSERT INTO dedup_keys (event_name, event_id, seen_at) VALUES (:event_name, :eve
 ON CONFLICT (event_name, event_id) DO UPDATE SET seen_at = excluded.seen_at
 WHERE dedup_keys.seen_at < :cutoff;
 
+-- name: delete_dedup_key
+-- An event refused after its key was taken (no identifier found): the key is given back.
+DELETE FROM dedup_keys WHERE event_name = :event_name AND event_id = :event_id;
+
 -- name: insert_event
 INSERT INTO events (event_id, event_name, event_time, accepted_at, input, payload, person_id)
 VALUES (:event_id, :event_name, :event_time, :now, :input, :payload, :person_id);
