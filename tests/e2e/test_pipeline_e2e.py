@@ -184,9 +184,7 @@ class TestDelivery:
 
 
 class TestRefusals:
-    def test_forwarded_address_from_an_untrusted_peer_is_ignored(
-        self, pipeline: Pipeline
-    ) -> None:
+    def test_forwarded_address_from_an_untrusted_peer_is_ignored(self, pipeline: Pipeline) -> None:
         """No trusted proxy is configured: a loopback client's X-Forwarded-For is not believed
         (the server in front of the app must not believe it either)."""
         page = {
