@@ -368,7 +368,7 @@ async def _import(
         acceptor = build_acceptor(settings, store, dedup_window=IMPORT_DEDUP_WINDOW)
         total = count_rows(file, file_format)
         with (
-            file.open(encoding="utf-8", newline="") as stream,
+            file.open(encoding="utf-8-sig", newline="") as stream,
             report_path.open("w", encoding="utf-8", newline="") as report,
             Progress(console=Console(stderr=True)) as progress,
         ):

@@ -22,7 +22,8 @@ hashed (UTF-8 bytes, lowercase hex). Rules, field by field:
   kept for non-US codes. A 4-digit code is not zero-padded: it is as likely an Australian,
   Swiss or Danish code as a US ZIP that lost its leading zero.
 * ``external_id``: trimmed, case kept. ``hashed_maids``: trimmed and lowercased (GAID and
-  IDFA are UUIDs, whose canonical text form is lowercase).
+  IDFA are UUIDs, whose canonical text form is lowercase); the all-zero id of a device whose
+  user denied tracking, and its digest, are refused.
 
 Unusable values produce a warning whose message says why, never what: raw PII must not reach
 logs. The module is pure (no I/O, no clock, no environment).
@@ -125,7 +126,10 @@ def normalize(field: str, raw: str, *, default_region: str = DEFAULT_REGION) -> 
     if not text:
         raise NormalizationError("empty value")
     if _SHA256_RE.fullmatch(text):
-        return text.lower()
+        digest = text.lower()
+        if digest == _ZERO_MAID_DIGEST and field == "hashed_maids":
+            raise NormalizationError(_ZERO_MAID_MESSAGE)
+        return digest
     if field != "external_id" and _looks_like_other_digest(text):
         raise NormalizationError("looks like a digest but not SHA-256")
     return rule(text, default_region.upper())
@@ -387,8 +391,23 @@ def _external_id(text: str, region: str) -> str:
 
 
 def _maid(text: str, region: str) -> str:
-    """Lowercase, the canonical text form of the UUIDs that GAIDs and IDFAs are."""
-    return text.lower()
+    """Lowercase, the canonical text form of the UUIDs that GAIDs and IDFAs are.
+
+    The all-zero id is what iOS and Android report when the user denied tracking: it is
+    shared by millions of devices and identifies no one, so it is refused.
+    """
+    maid = text.lower()
+    if maid in _ZERO_MAIDS:
+        raise NormalizationError(_ZERO_MAID_MESSAGE)
+    return maid
+
+
+_ZERO_MAIDS: Final = frozenset({"00000000-0000-0000-0000-000000000000"})
+#: The digest of the all-zero id, refused like the id itself when it comes pre-hashed.
+_ZERO_MAID_DIGEST: Final = hashlib.sha256(b"00000000-0000-0000-0000-000000000000").hexdigest()
+_ZERO_MAID_MESSAGE: Final = (
+    "the all-zero advertising id means tracking was denied; it identifies no one"
+)
 
 
 def _strip_noise(text: str) -> str:

@@ -46,7 +46,8 @@ def test_crm_file_matches_click_once_and_reports_bad_rows(stack: Stack, tmp_path
     ):
         assert pinbridge.post("/v1/batch", {"batch": [message]}).status_code == 200
     crm = tmp_path / "crm.csv"
-    with crm.open("w", newline="") as stream:
+    # As Excel's "CSV UTF-8" export writes it: with a byte-order mark before the first name.
+    with crm.open("w", newline="", encoding="utf-8-sig") as stream:
         writer = csv.writer(stream)
         writer.writerow(["Order", "Phone", "Email", "Total", "Currency", "Purchased"])
         writer.writerow(["S-1", "650-555-0199", "", "120.50", "USD", iso(now - 3600)])

@@ -80,6 +80,10 @@ class TestClockSkew:
             ({"timestamp": 1000.0}, None, 1000.0),
             ({"timestamp": "1970-01-01T00:16:40Z"}, "1970-01-01T00:18:20Z", 1400.0),
             ({"timestamp": 1000.0, "sentAt": "garbage"}, None, 1000.0),
+            # RudderStack's SDKs: originalTimestamp and sentAt, no timestamp.
+            ({"originalTimestamp": 1000.0, "sentAt": 1100.0}, None, 1400.0),
+            ({"originalTimestamp": "1970-01-01T00:16:40Z"}, 1100.0, 1400.0),
+            ({"timestamp": 900.0, "originalTimestamp": 1000.0, "sentAt": 1100.0}, None, 1300.0),
         ],
     )
     def test_timestamp_corrected_by_the_send_delay(self, message, batch_sent_at, expected):

@@ -182,6 +182,7 @@ NORMALIZED = [
 ]
 
 # (field, raw value, warning message)
+ZERO_MAID = "the all-zero advertising id means tracking was denied; it identifies no one"
 UNUSABLE = [
     ("em", "Hashed email", "not an email address or a SHA-256 digest"),
     ("em", "john.doe.example.com", "not an email address or a SHA-256 digest"),
@@ -216,6 +217,8 @@ UNUSABLE = [
     ("em", MD5, "looks like a digest but not SHA-256"),
     ("ph", SHA1, "looks like a digest but not SHA-256"),
     ("hashed_maids", MD5.upper(), "looks like a digest but not SHA-256"),
+    ("hashed_maids", "00000000-0000-0000-0000-000000000000", ZERO_MAID),
+    ("hashed_maids", sha("00000000-0000-0000-0000-000000000000").upper(), ZERO_MAID),
     ("fn", "ab" * 64, "looks like a digest but not SHA-256"),
 ]
 

@@ -87,6 +87,28 @@ class TestTransformer:
         assert event.user_data.ph == [sha("442079460958")]
         assert (event.custom_data.value, event.custom_data.currency) == ("5", "GBP")
 
+    @pytest.mark.parametrize(
+        "maid",
+        ["00000000-0000-0000-0000-000000000000", sha("00000000-0000-0000-0000-000000000000")],
+    )
+    def test_zero_advertising_id_is_never_sent(self, transformer, maid):
+        """The all-zero IDFA (tracking denied), raw or hashed, is left out with a warning: it
+        would tie together everyone who denied tracking."""
+        result = transformer(
+            {
+                "event_name": "lead",
+                "event_id": "Z1",
+                "event_time": NOW,
+                "action_source": "app_ios",
+                "user_data": {"em": "a@b.co", "hashed_maids": maid},
+            },
+            now=NOW,
+        )
+        assert result.ok, result.errors
+        assert result.events[0].user_data.hashed_maids is UNSET
+        assert [w.field for w in result.warnings] == ["user_data.hashed_maids"]
+        assert not any(k.startswith("maid:") for k in result.identity.keys)
+
     def test_fan_out_gives_each_event_its_own_id(self):
         """One input mapped to two events: the first keeps the input's id, the other derives one."""
         transformer = Transformer(

@@ -231,6 +231,9 @@ def _action_source(context: dict[str, Any], event: InputEvent, default: str) -> 
 def correct_clock_skew(message: dict[str, Any], sent_at: object, received_at: float) -> None:
     """Correct a client's clock as Segment does: ``timestamp += receivedAt - sentAt``.
 
+    The time corrected is ``timestamp``, else ``originalTimestamp`` (what RudderStack's SDKs
+    send); the result is written to ``timestamp``, as Segment's and RudderStack's servers do.
+
     A device whose clock is an hour off stamps both ``timestamp`` and ``sentAt`` an hour
     off; the difference between when the server received the call and when the client says
     it sent it is that error. ``sentAt`` is the message's own, else the batch's. Nothing
@@ -239,6 +242,8 @@ def correct_clock_skew(message: dict[str, Any], sent_at: object, received_at: fl
     """
     own = message.get("sentAt")
     stamp = message.get("timestamp")
+    if stamp is None:  # RudderStack's SDKs send originalTimestamp only
+        stamp = message.get("originalTimestamp")
     if stamp is None or (own is None and sent_at is None):
         return
     try:
