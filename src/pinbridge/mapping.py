@@ -25,7 +25,7 @@ import msgspec
 from pinbridge.inputs.event import InputEvent
 from pinbridge.pinterest.schema import EVENT_NAMES
 
-__all__ = ["DEFAULT_EVENT_MAP", "EventMapper", "derive_event_id", "name_key"]
+__all__ = ["DEFAULT_EVENT_MAP", "EventMapper", "derive_event_id", "name_key", "primary_event"]
 
 DEFAULT_EVENT_MAP: Final[Mapping[str, tuple[str, ...]]] = {
     "Order Completed": ("checkout",),
@@ -100,6 +100,15 @@ class EventMapper:
         if found is not None:
             return found
         return ("custom",) if self._unmapped == "custom" else ()
+
+
+def primary_event(names: Sequence[str]) -> str:
+    """Of the Pinterest events one input fans out to, the one that keeps the input's id.
+
+    The ``checkout`` when there is one, wherever it is listed (the browser tag sends its
+    checkout under that id), else the first.
+    """
+    return "checkout" if "checkout" in names else names[0]
 
 
 def derive_event_id(event: InputEvent, names: Sequence[str], order_id: str | None) -> str:

@@ -21,7 +21,7 @@ from pinbridge.customdata import (
     scrub_personal,
 )
 from pinbridge.inputs import InputEvent, parse_input
-from pinbridge.mapping import EventMapper, derive_event_id
+from pinbridge.mapping import EventMapper, derive_event_id, primary_event
 from pinbridge.normalize import DEFAULT_REGION, NormalizationError, Normalizer, normalize
 from pinbridge.pinterest.schema import (
     MAX_EVENT_AGE_SECONDS,
@@ -193,8 +193,9 @@ class Transformer:
         identity = identity_signals(event, person, now=now)
         events = []
         validate = self._validator
-        for position, name in enumerate(names):
-            event_id = base_id if position == 0 else f"{base_id}:{name}"
+        primary = primary_event(names)  # keeps the base id; the others get ":<name>"
+        for name in names:
+            event_id = base_id if name == primary else f"{base_id}:{name}"
             built = self._build(event, name, event_id, user, custom, extra)
             errors.extend(
                 validate(built, now=now, check_time=False, digest_problems=person.digest_problems)

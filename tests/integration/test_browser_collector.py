@@ -327,6 +327,11 @@ class TestTagEventMap:
         assert table["m"]["trialbooked"] == "Trial Booked"
         assert table["u"] == ""
 
+    def test_fan_out_tag_gets_the_checkout(self):
+        """The tag gets the event that keeps the browser's id: the checkout, when listed."""
+        options = TransformOptions(mapping={"Order Completed": ["lead", "checkout"]})
+        assert tag_event_map(options)["m"]["ordercompleted"] == "checkout"
+
 
 class TestService:
     async def test_wired_into_the_service(self, tmp_path):

@@ -109,6 +109,19 @@ class TestTransformer:
         assert [w.field for w in result.warnings] == ["user_data.hashed_maids"]
         assert not any(k.startswith("maid:") for k in result.identity.keys)
 
+    @pytest.mark.parametrize("targets", [["lead", "checkout"], ["checkout", "lead"]])
+    def test_fan_out_checkout_keeps_the_order_id_wherever_it_is_listed(self, targets):
+        """Without a messageId the checkout's id is the order id (the tag's), even when it is
+        not the first target."""
+        transformer = Transformer(TransformOptions(mapping={"Order Completed": targets}))
+        call = order()
+        del call["messageId"]
+        result = transformer(call, now=NOW)
+        assert result.ok, result.errors
+        ids = {e.event_name: e.event_id for e in result.events}
+        order_id = call["properties"]["order_id"]
+        assert ids == {"checkout": order_id, "lead": f"{order_id}:lead"}
+
     def test_fan_out_gives_each_event_its_own_id(self):
         """One input mapped to two events: the first keeps the input's id, the other derives one."""
         transformer = Transformer(

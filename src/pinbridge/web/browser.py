@@ -43,7 +43,7 @@ from starlette.routing import Route
 from pinbridge.filters import ads_consent_denied
 from pinbridge.inputs.event import InputEvent
 from pinbridge.inputs.fields import click_id_from_url, get_path
-from pinbridge.mapping import DEFAULT_EVENT_MAP, EventMapper, name_key
+from pinbridge.mapping import DEFAULT_EVENT_MAP, EventMapper, name_key, primary_event
 from pinbridge.pinterest.schema import EVENT_NAMES
 from pinbridge.transform import TransformOptions
 from pinbridge.web.collector import Collector, _answer, _BadRequest
@@ -79,7 +79,8 @@ def tag_event_map(options: TransformOptions) -> dict[str, Any]:
     ``{"m": {<name key>: <tag event name>}, "u": <tag name of unmapped events, or "">}``.
     The tag name of a Pinterest event is its API name without underscores (``add_to_cart`` →
     ``addtocart``); advertiser-defined names stay as they are. When one input fans out to
-    several Pinterest events, the first one is the one that keeps the browser's event id.
+    several Pinterest events, the tag gets the one that keeps the browser's event id
+    (:func:`pinbridge.mapping.primary_event`).
     """
     mapper = EventMapper(
         options.mapping, unmapped=options.unmapped, extra_names=options.advertiser_event_names
@@ -90,7 +91,7 @@ def tag_event_map(options: TransformOptions) -> dict[str, Any]:
     for name in sorted(names):
         found = mapper.names_for(InputEvent(kind="track", name=name))
         if found:
-            table[name_key(name)] = _tag_name(found[0])
+            table[name_key(name)] = _tag_name(primary_event(found))
     return {"m": table, "u": "custom" if options.unmapped == "custom" else ""}
 
 
