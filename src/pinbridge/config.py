@@ -131,6 +131,7 @@ class DeliverySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     paused_probe_seconds: float = 300.0
     timeout_seconds: float = 30.0
     concurrency: int = 2
+    linger_seconds: float = 0.1
 
 
 class IdentitySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -353,6 +354,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("store.synchronous must be NORMAL or FULL")
     if not 1 <= settings.delivery.batch_size <= 1000:
         raise ConfigError("delivery.batch_size must be between 1 and 1000")
+    if not 0 <= settings.delivery.linger_seconds <= 10:
+        raise ConfigError("delivery.linger_seconds must be between 0 and 10")
     options = settings.transform
     if options.unmapped not in ("custom", "drop"):
         raise ConfigError("transform.unmapped must be 'custom' or 'drop'")

@@ -142,6 +142,7 @@ def build_service(
         poll_interval=delivery.poll_interval_seconds,
         paused_probe_seconds=delivery.paused_probe_seconds,
         concurrency=delivery.concurrency,
+        linger=delivery.linger_seconds,
         rng=random.Random(),
         metrics=metrics,
     )

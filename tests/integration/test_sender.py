@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
@@ -97,6 +98,13 @@ class Rig:
         await self.store.aclose()
 
 
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture(name="rig")
 async def _rig(tmp_path) -> AsyncIterator[Rig]:
     rig = Rig(tmp_path)
@@ -114,6 +122,29 @@ class TestSender:
         [stats] = await rig.store.stats(now=rig.clock())
         assert (stats.queued, stats.delivered, stats.dead) == (0, 3, 0)
         assert await rig.sender.run_once("pin") == 0
+
+    @pytest.mark.parametrize("linger", [0.0, 30.0])
+    async def test_partial_batch_lingers_until_stopped(self, rig, linger):
+        """After a batch that was not full the loop waits ``linger`` before claiming again
+        (events that arrive meanwhile go out together); a stop ends the wait at once."""
+        sender = Sender(
+            store=rig.store,
+            destinations=list(rig.sender.destinations.values()),
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+            poll_interval=0.05,
+            linger=linger,
+        )
+        await rig.accept(payload("first"))
+        stop = asyncio.Event()
+        loops = asyncio.ensure_future(sender.run(stop))
+        await wait_for(lambda: len(rig.received()) == 1)
+        await rig.accept(payload("second"))
+        sender.wake()
+        await asyncio.sleep(0.5)
+        assert len(rig.received()) == (1 if linger else 2)
+        stop.set()
+        await asyncio.wait_for(loops, timeout=5)
 
     async def test_batch_with_three_failures(self, rig):
         """In a batch of 1,000, the 3 events Pinterest refuses become dead letters."""
