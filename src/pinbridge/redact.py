@@ -3,8 +3,9 @@
 The history keeps each input so that an operator can see what came in, but never raw email,
 phone, name, birthday, gender or address: those values are replaced by ``"[redacted]"``
 wherever they sit (Segment traits, Pinterest-shaped ``user_data``), and so is any other string
-that looks like an email address or a phone number (a custom property, a note). Digests
-(64 hex characters) are kept: they are what pinbridge sends anyway.
+that looks like an email address or a phone number (a custom property, a note, a URL),
+percent-encoded or not. Digests (64 hex characters) are kept: they are what pinbridge sends
+anyway.
 """
 
 from __future__ import annotations
@@ -12,28 +13,81 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 __all__ = ["REDACTED", "looks_personal", "redact"]
 
 REDACTED: Final = "[redacted]"
+#: Keys whose values are a person's: name, contact, birth date, address, device ids, and
+#: Pinterest's short names for them. Compared lowercased. Segment's reserved ``title`` (a job
+#: title) and ``age`` are not on the list: ``title`` is far more often a page's or a
+#: product's, and neither identifies anyone alone.
 _PII_KEYS: Final = frozenset(
     {
+        # email and phone
         "email",
+        "email_address",
+        "emailaddress",
         "phone",
+        "phone_number",
+        "phonenumber",
+        "mobile",
+        "mobile_phone",
+        "mobilephone",
+        "cell_phone",
+        "cellphone",
+        "telephone",
+        "tel",
+        # names
+        "name",
         "firstname",
         "first_name",
+        "given_name",
+        "givenname",
         "lastname",
         "last_name",
-        "name",
+        "surname",
+        "family_name",
+        "familyname",
+        "middlename",
+        "middle_name",
+        "fullname",
+        "full_name",
+        "nickname",
+        "username",
+        "avatar",
+        # gender and birth
         "gender",
         "birthday",
+        "birthdate",
+        "birth_date",
+        "dob",
+        "dateofbirth",
+        "date_of_birth",
+        # address
         "address",
         "street",
+        "street2",
+        "street_address",
+        "streetaddress",
+        "address1",
+        "address2",
+        "address_line1",
+        "address_line2",
+        "addressline1",
+        "addressline2",
+        "line1",
+        "line2",
         "city",
         "state",
         "postalcode",
         "postal_code",
+        "postcode",
+        "post_code",
         "zip",
+        "zipcode",
+        "zip_code",
+        # identifiers and Pinterest's user_data keys
         "external_id",
         "hashed_maids",
         "advertisingid",
@@ -58,6 +112,13 @@ _EMAIL = re.compile(r"(?<![^@\s])[^@\s]+@[^@\s]+\.[^@\s]+")
 #: International numbers (+...) and formatted national ones ((650) 555-1234, 650.555.1234);
 #: bare digit strings are left alone: they are order ids far more often than phones.
 _PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4}")
+#: A bare run of 10 to 15 digits standing as a word of its own (after a space or "(", before
+#: a space or a punctuation mark): a phone when the string also has letters ("call me
+#: 4155550199").
+#: Alone in its field, or glued to other characters (``ORD-1234567890``, ``?variant=…``), it
+#: is an id and is kept.
+_BARE_PHONE = re.compile(r"(?<![^\s(])\d{10,15}(?![^\s.,;:!?)])")
+_LETTER = re.compile(r"[^\W\d_]")
 _DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -73,7 +134,9 @@ def looks_personal(text: str) -> bool:
 
     Cheap tests first: an email needs an ``@``, a phone at least seven characters and a
     separator-delimited run of digits; most strings (names of events, currencies, ids) fail
-    them without a regular expression.
+    them without a regular expression. A string with ``%`` or ``+`` is also searched
+    URL-decoded (``unquote_plus``, up to three times for double encoding): an HTML form sent by
+    GET puts ``zelda%40example.org`` or ``650+555+1234`` in the page URL.
     """
     if len(text) > _CACHED_LENGTH:
         return _search(text)
@@ -81,9 +144,36 @@ def looks_personal(text: str) -> bool:
 
 
 def _search(text: str) -> bool:
+    if _search_plain(text):
+        return True
+    for _ in range(_DECODINGS):
+        if "%" not in text and "+" not in text:
+            return False
+        decoded = unquote_plus(text)
+        if decoded == text:
+            return False
+        if _search_plain(decoded):
+            return True
+        text = decoded
+    return False
+
+
+#: Times a string is URL-decoded in turn (a parameter encoded twice shows ``%2540``).
+_DECODINGS: Final = 3
+
+
+def _search_plain(text: str) -> bool:
     if "@" in text and _EMAIL.search(text):
         return True
-    return len(text) >= 7 and not text.isalpha() and _PHONE.search(text) is not None
+    if len(text) < 7 or text.isalpha():
+        return False
+    if _PHONE.search(text) is not None:
+        return True
+    return (
+        len(text) >= 12
+        and _BARE_PHONE.search(text) is not None
+        and _LETTER.search(text) is not None
+    )
 
 
 _cached_search = lru_cache(maxsize=_CACHE_SIZE)(_search)

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
+from pinbridge.redact import looks_personal
+
 __all__ = ["PROFILE_FIELDS", "Click", "IdentitySignals", "identifier_key", "utm_parameters"]
 
 #: Hashed fields remembered per person (digests only).
@@ -63,19 +65,22 @@ class IdentitySignals(msgspec.Struct, frozen=True):
 
 
 def utm_parameters(url: str | None) -> dict[str, str]:
-    """The ``utm_*`` parameters of a landing URL."""
+    """The ``utm_*`` parameters of a landing URL, but for those holding an email address or a
+    phone number (a newsletter's ``utm_content``)."""
     if not url or "utm_" not in url:
         return {}
     try:
         query = urlsplit(url).query
     except ValueError:
         return {}
-    return {k: v[:200] for k, v in parse_qsl(query) if k in _UTM and v}
+    return {k: v[:200] for k, v in parse_qsl(query) if k in _UTM and v and not looks_personal(v)}
 
 
 def _strip_query(url: str | None) -> str | None:
     """A landing URL without its query: the page is kept, parameters (which may carry an
-    email in a newsletter link) are not; UTM parameters are kept separately."""
+    email in a newsletter link) are not; UTM parameters are kept separately. A path holding an
+    email address or a phone number (``/unsubscribe/zelda%40example.org``) is cut too: only the
+    site is kept."""
     if not url:
         return None
     # The page ends where the query or the fragment starts: cut there, and the pages repeat.
@@ -89,4 +94,8 @@ def _page(url: str) -> str | None:
         parts = urlsplit(url)
     except ValueError:
         return None
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"[:500] if parts.netloc else None
+    if not parts.netloc:
+        return None
+    site = f"{parts.scheme}://{parts.netloc}"
+    page = f"{site}{parts.path}"
+    return site if looks_personal(page) else page[:500]

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from hypothesis import given, settings
@@ -25,15 +26,26 @@ from pinbridge.validate import EventValidator
 
 _EMAIL = re.compile(r"(?<![^@\s])[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4}")
+_BARE_PHONE = re.compile(r"(?<![^\s(])\d{10,15}(?![^\s.,;:!?)])")
 _DIGESTS = re.compile(r"[0-9a-f]{64}(?:,[0-9a-f]{64})*")
 H = hashlib.sha256(b"a").hexdigest()
 
 
 def _plain_personal(text: str) -> bool:
-    """looks_personal as first written: no cache."""
-    if "@" in text and _EMAIL.search(text):
+    """looks_personal as specified: no cache, no pre-checks; the text and its first three
+    URL-decodings are all searched."""
+    forms = [text]
+    for _ in range(3):
+        forms.append(unquote_plus(forms[-1]))
+    return any(_plain_match(form) for form in forms)
+
+
+def _plain_match(text: str) -> bool:
+    if _EMAIL.search(text):
         return True
-    return len(text) >= 7 and not text.isalpha() and _PHONE.search(text) is not None
+    if not text.isalpha() and _PHONE.search(text):
+        return True
+    return _BARE_PHONE.search(text) is not None and any(c.isalpha() for c in text)
 
 
 def _plain_redact(value: Any, parent: str = "") -> Any:
@@ -62,8 +74,24 @@ def _plain_item(key: str, value: Any, parent: str) -> Any:
 
 
 _texts = st.one_of(
-    st.sampled_from(["a@b.co", "+1 650 555 1234", "(650) 555-1234", "Mug", "sku-12", H, " ", ""]),
-    st.text(alphabet="ab@.+-() 0123456789", max_size=24),
+    st.sampled_from(
+        [
+            "a@b.co",
+            "a%40b.co",
+            "a%2540b.co",
+            "+1 650 555 1234",
+            "%2B1+650+555+1234",
+            "(650) 555-1234",
+            "call 4155550199",
+            "4155550199",
+            "Mug",
+            "sku-12",
+            H,
+            " ",
+            "",
+        ]
+    ),
+    st.text(alphabet="ab@.+-() 0123456789%B", max_size=24),
 )
 _keys = st.one_of(st.sampled_from(sorted(_PII_KEYS | _NAMED_THINGS | {"Email", "Name"})), _texts)
 _json = st.recursive(

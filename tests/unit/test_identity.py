@@ -174,3 +174,42 @@ def test_utm_parameters():
         "utm_term": "mugs",
     }
     assert utm_parameters(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "landing_url", "utm"),
+    [
+        (
+            "https://shop.example/thanks?email=zelda.raw%40example.org&utm_source=pin",
+            "https://shop.example/thanks",
+            {"utm_source": "pin"},
+        ),
+        (
+            "https://shop.example/unsubscribe/zelda.raw%40example.org?utm_source=pin",
+            "https://shop.example",
+            {"utm_source": "pin"},
+        ),
+        (
+            "https://shop.example/u/zelda.raw@example.org#top",
+            "https://shop.example",
+            {},
+        ),
+        (
+            "https://shop.example/p?utm_content=zelda.raw%40example.org&utm_term=%2B1+650+555+1234"
+            "&utm_campaign=spring",
+            "https://shop.example/p",
+            {"utm_campaign": "spring"},
+        ),
+        (
+            "https://shop.example/p/40123456789012?utm_content=call+me+4155550199",
+            "https://shop.example/p/40123456789012",
+            {},
+        ),
+    ],
+)
+def test_click_keeps_no_personal_data(url, landing_url, utm):
+    """A click's landing page and UTM parameters never keep an email or phone, encoded or not."""
+    signals = IdentitySignals(keys=(), click_id="E1", landing_url=url, seen_at=NOW)
+    click = signals.click
+    assert click is not None
+    assert (click.landing_url, click.utm) == (landing_url, utm)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote, quote_plus
 
-from pinbridge.redact import REDACTED, redact
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pinbridge.redact import REDACTED, looks_personal, redact
 
 H = hashlib.sha256(b"a@b.co").hexdigest()
 
@@ -70,3 +75,137 @@ class TestRedact:
             {"properties": {"note": "mail jane@x.com", "tel": "+44 20 7946 0958", "qty": "12"}}
         )
         assert kept["properties"] == {"note": REDACTED, "tel": REDACTED, "qty": "12"}
+
+
+class TestEncodedValues:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "https://shop.example/thanks?email=zelda.raw%40example.org",
+            "zelda.raw%40example.org",
+            "zelda.raw%40EXAMPLE.org",
+            "https://shop.example/thanks?email=zelda.raw%2540example.org",
+            "https://shop.example/s?q=zelda+raw%40example.org&page=2",
+            "https://shop.example/s?phone=%2B1+650+555+1234",
+            "https://shop.example/s?phone=650+555+1234",
+            "https://shop.example/unsubscribe/zelda%40example.org",
+        ],
+    )
+    def test_percent_encoded_personal_data_is_found(self, text):
+        """An email or phone number in URL-encoded form (an HTML form sent by GET) is found."""
+        assert looks_personal(text)
+        assert redact({"properties": {"customer_email_enc": text}}) == {
+            "properties": {"customer_email_enc": REDACTED}
+        }
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "https://shop.example/p/mug?variant=40123456789012&utm_source=pin+board",
+            "https://shop.example/s?q=blue+mug&discount=50%25",
+            "100%",
+            "C++",
+            "a%2",
+            "%E2%82%AC 12",
+        ],
+    )
+    def test_encoded_text_without_personal_data_is_kept(self, text):
+        """Encoded text without an email or phone in it is not redacted."""
+        assert not looks_personal(text)
+
+    def test_track_with_encoded_email(self):
+        """The review's case: neither the page URL nor the encoded property survives."""
+        message = {
+            "type": "track",
+            "event": "Order Completed",
+            "context": {
+                "page": {"url": "https://shop.example/thanks?email=zelda.raw%40example.org"}
+            },
+            "properties": {"customer_email_enc": "zelda.raw%40example.org", "order_id": "o1"},
+        }
+        kept = redact(message)
+        assert "zelda" not in repr(kept)
+        assert kept["properties"]["order_id"] == "o1"
+
+    @settings(max_examples=300)
+    @given(
+        st.emails(),
+        st.sampled_from([quote, quote_plus, lambda s: quote(quote(s))]),
+        st.sampled_from(["{}", "https://shop.example/thanks?email={}&x=1", "mail: {}"]),
+    )
+    def test_encoding_never_hides_an_email(self, email, encode, template):
+        """However it is URL-encoded (once or twice) and wherever it sits, an email is found."""
+        assert looks_personal(template.format(encode(email)))
+
+
+class TestPersonalKeys:
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "fullName",
+            "full_name",
+            "dob",
+            "date_of_birth",
+            "birthdate",
+            "mobile",
+            "mobile_phone",
+            "phone_number",
+            "phoneNumber",
+            "surname",
+            "given_name",
+            "family_name",
+            "middleName",
+            "zipcode",
+            "zip_code",
+            "postcode",
+            "street",
+            "line1",
+            "line2",
+            "address_line1",
+            "address_line2",
+            "username",
+            "nickname",
+            "email_address",
+        ],
+    )
+    def test_key_is_redacted(self, key):
+        """A trait holding a person's name, contact, birth date or address is redacted."""
+        kept = redact({"context": {"traits": {key: "Zelda Raw 12", "plan": "gold"}}})
+        assert kept["context"]["traits"] == {key: REDACTED, "plan": "gold"}
+
+    @pytest.mark.parametrize("key", ["title", "age", "company", "plan", "website"])
+    def test_key_is_kept(self, key):
+        """Reserved traits that name no one (a title is more often a page's) are kept."""
+        kept = redact({"context": {"traits": {key: "Head of sales"}}})
+        assert kept["context"]["traits"] == {key: "Head of sales"}
+
+
+class TestBareDigits:
+    @pytest.mark.parametrize(
+        ("text", "personal"),
+        [
+            ("call me 4155550199", True),
+            ("4155550199 after 6pm", True),
+            ("tel 415555019912345, thanks", True),
+            ("ring (4155550199)", True),
+            ("1234567890", False),
+            (" 1234567890 ", False),
+            ("123456789012345", False),
+            ("ORD-1234567890", False),
+            ("order1234567890", False),
+            ("call me 415555019", False),
+            ("call me 4155550199123456", False),
+            ("https://shop.example/p/40123456789012", False),
+        ],
+    )
+    def test_digit_run_rule(self, text, personal):
+        """10 to 15 digits standing as a word in text with letters are a phone; alone, or glued
+        to other characters, they are an id."""
+        assert looks_personal(text) is personal
+
+    @given(st.integers(min_value=10**9, max_value=10**15 - 1))
+    def test_order_id_alone_is_kept(self, number):
+        """An order id made of digits only, alone in its field, is never redacted."""
+        assert redact({"properties": {"order_id": str(number)}}) == {
+            "properties": {"order_id": str(number)}
+        }
