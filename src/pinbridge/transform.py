@@ -218,10 +218,13 @@ class Transformer:
 
     def _user_data(self, event: InputEvent, warnings: list[Problem]) -> tuple[UserData, _Person]:
         key = tuple((field, tuple(raw)) for field, raw in event.identifiers.items())
-        if event.non_text_identifiers:  # True == 1 == 1.0 as keys: not cached
+        if event.non_text_identifiers:  # True == 1 == 1.0 as keys, objects unhashable
             person = self._hash_identifiers(key)
         else:
-            person = self._hash_identity(key)
+            try:
+                person = self._hash_identity(key)
+            except TypeError:  # not expected: only strings reach this branch
+                person = self._hash_identifiers(key)
         warnings.extend(person.problems)
         user = UserData(**person.fields)
         if event.client_ip_address:
