@@ -113,7 +113,12 @@ def primary_event(names: Sequence[str]) -> str:
 
 def derive_event_id(event: InputEvent, names: Sequence[str], order_id: str | None) -> str:
     """The event id when the input has none: the order id when it becomes a checkout, else a
-    digest of the event's content."""
+    digest of the event's content.
+
+    The content includes who it is about (ids, raw identifiers, IP, user agent, click): two
+    people's otherwise equal events in the same second must not share an id, or the second
+    would be dropped as a duplicate of the first.
+    """
     if "checkout" in names and order_id:
         return order_id
     content = msgspec.json.encode(
@@ -125,6 +130,10 @@ def derive_event_id(event: InputEvent, names: Sequence[str], order_id: str | Non
             event.event_time,
             event.properties,
             event.custom_data,
+            event.identifiers,
+            event.client_ip_address,
+            event.client_user_agent,
+            event.click_id,
         ],
         order="sorted",
     )

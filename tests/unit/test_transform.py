@@ -109,6 +109,22 @@ class TestTransformer:
         assert [w.field for w in result.warnings] == ["user_data.hashed_maids"]
         assert not any(k.startswith("maid:") for k in result.identity.keys)
 
+    def test_derived_ids_tell_people_apart(self, transformer):
+        """Without an event_id, two people's otherwise equal leads in the same second get
+        different ids (else the second is dropped as a duplicate); the same input, the same."""
+
+        def lead(email):
+            return {
+                "event_name": "lead",
+                "event_time": NOW - 5,
+                "action_source": "web",
+                "user_data": {"em": email, "client_ip_address": "203.0.113.9"},
+            }
+
+        ids = [transformer(lead(e), now=NOW).events[0].event_id for e in ("a@b.co", "c@d.co")]
+        again = transformer(lead("a@b.co"), now=NOW).events[0].event_id
+        assert ids[0] != ids[1] and again == ids[0]
+
     @pytest.mark.parametrize("targets", [["lead", "checkout"], ["checkout", "lead"]])
     def test_fan_out_checkout_keeps_the_order_id_wherever_it_is_listed(self, targets):
         """Without a messageId the checkout's id is the order id (the tag's), even when it is
