@@ -69,9 +69,13 @@ def _from_epoch(number: float) -> float:
     return number
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=32768)
 def parse_ip(value: str) -> str:
-    """Validate an IPv4 or IPv6 address and return its compressed form."""
+    """Validate an IPv4 or IPv6 address and return its compressed form.
+
+    Cached for as many addresses as the transform keeps people: parsing one costs about 6 µs,
+    and a visitor's address comes with each of their events.
+    """
     try:
         return ipaddress.ip_address(value.strip()).compressed
     except ValueError:
