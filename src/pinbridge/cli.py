@@ -21,6 +21,7 @@ from rich.table import Table
 
 from pinbridge import __version__
 from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
+from pinbridge.cli_diagnostics import run_with_store, store_unavailable
 from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings, store_session
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, person_keys
@@ -146,7 +147,10 @@ def run(config_path: Path | None, host: str | None, port: int | None, no_sender:
         settings.server, host=host or settings.server.host, port=port or settings.server.port
     )
     settings = msgspec.structs.replace(settings, server=server)
-    service = build_service(settings, with_sender=not no_sender)
+    try:
+        service = build_service(settings, with_sender=not no_sender)
+    except StoreError as exc:
+        raise store_unavailable(settings, exc) from None
     _print_banner(settings, service)
     uvicorn.run(
         service.app,
@@ -169,7 +173,9 @@ def migrate(config_path: Path | None) -> None:
     settings = _settings(config_path)
     try:
         version = migrate_store(settings.store.url)
-    except (StoreError, ValueError) as exc:
+    except StoreError as exc:
+        raise store_unavailable(settings, exc) from None
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{settings.store.display_url}: schema version {version}")
 
@@ -184,7 +190,10 @@ def worker(config_path: Path | None) -> None:
             "a worker needs a configured destination (PINTEREST_AD_ACCOUNT_ID and "
             "PINTEREST_ACCESS_TOKEN, or [[destinations]])"
         )
-    service = build_service(settings, with_collector=False)
+    try:
+        service = build_service(settings, with_collector=False)
+    except StoreError as exc:
+        raise store_unavailable(settings, exc) from None
     asyncio.run(_serve_without_http(service))
 
 
@@ -242,7 +251,7 @@ def replay(
         since_time = _parse_since(since, now=time.time()) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    count = asyncio.run(_replay(settings, reason, since_time, destination))
+    count = run_with_store(settings, _replay(settings, reason, since_time, destination))
     click.echo(f"{count:,} dead letters queued again.")
 
 
@@ -339,7 +348,9 @@ def import_(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--map") from None
     report = report or file.with_name(file.name + ".report.csv")
-    summary = asyncio.run(_import(settings, file, file_format, columns, default_event, report))
+    summary = run_with_store(
+        settings, _import(settings, file, file_format, columns, default_event, report)
+    )
     click.echo(
         f"{summary.rows:,} rows: {summary.accepted:,} accepted, {summary.duplicate:,} already "
         f"imported, {summary.rejected:,} rejected, {summary.dropped:,} dropped; "
@@ -411,7 +422,7 @@ def forget(
         user_ids=user_ids,
         anonymous_ids=anonymous_ids,
     )
-    report = asyncio.run(_forget(settings, keys, needles))
+    report = run_with_store(settings, _forget(settings, keys, needles))
     click.echo(
         f"Removed {report.persons} person(s), {report.identifiers} identifier(s), "
         f"{report.clicks} click(s) and {report.events} event(s), "
@@ -455,7 +466,9 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
         raise click.BadParameter(str(exc)) from None
     if round(window_seconds / 86400) not in CLICK_WINDOW_DAYS:
         raise click.BadParameter("use 1d, 7d, 14d or 30d", param_hint="--window")
-    rows = asyncio.run(_attribution(settings, since_time, window_seconds, quiet=as_json))
+    rows = run_with_store(
+        settings, _attribution(settings, since_time, window_seconds, quiet=as_json)
+    )
     if as_json:
         click.echo(msgspec.json.encode(rows).decode())
         return

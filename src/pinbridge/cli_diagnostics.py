@@ -11,9 +11,9 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import click
 import msgspec
@@ -34,10 +34,22 @@ from pinbridge.errors import ConfigError
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.quality import EVENT_DATA, IDENTIFIERS
 from pinbridge.service import EMULATOR_MOUNT, effective_destinations
-from pinbridge.store import Store
+from pinbridge.store import Store, StoreError
 from pinbridge.web.auth import hash_password
 
-__all__ = ["COMMANDS", "parse_period"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_STORE",
+    "StoreUnavailable",
+    "parse_period",
+    "run_with_store",
+    "store_unavailable",
+]
+
+#: Exit status of a command whose database cannot be opened or used (``status`` uses 2 and 3
+#: for its findings, click 1 for other errors and 2 for bad usage).
+EXIT_STORE: Final = 4
+_T = TypeVar("_T")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _config_option = click.option(
@@ -68,6 +80,28 @@ def _settings(config_path: Path | None) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+class StoreUnavailable(click.ClickException):
+    """The database cannot be opened or used: one line naming it (password masked) and the
+    reason, exit status :data:`EXIT_STORE`."""
+
+    exit_code = EXIT_STORE
+
+
+def run_with_store(settings: Settings, command: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(command)``, a failing database reported as :class:`StoreUnavailable`."""
+    try:
+        return asyncio.run(command)
+    except StoreError as exc:
+        raise store_unavailable(settings, exc) from None
+
+
+def store_unavailable(settings: Settings, exc: Exception) -> StoreUnavailable:
+    """The one-line error for ``exc``, naming the database unless the message already does."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    where = settings.store.display_url
+    return StoreUnavailable(message if where in message else f"{where}: {message}")
+
+
 def _require_database(settings: Settings) -> None:
     url = settings.store.url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -84,11 +118,12 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Queue, dead letters, last hour's outcomes and latencies, per destination.
 
     Exit status: 0 healthy; 2 a destination is stopped (Pinterest refused its credentials);
-    3 dead letters were added in the last hour. Usable as a health check.
+    3 dead letters were added in the last hour; 4 the database cannot be reached or used.
+    Usable as a health check.
     """
     settings = _settings(config_path)
     _require_database(settings)
-    report = asyncio.run(_status(settings))
+    report = run_with_store(settings, _status(settings))
     if as_json:
         click.echo(msgspec.json.encode(report).decode())
     else:
@@ -174,7 +209,9 @@ def quality(
         period = parse_period(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    report = asyncio.run(_quality(settings, period, with_eqs=not no_eqs, server=server))
+    report = run_with_store(
+        settings, _quality(settings, period, with_eqs=not no_eqs, server=server)
+    )
     if as_json:
         click.echo(msgspec.json.encode(report).decode())
         return
@@ -298,7 +335,7 @@ def catalog_load(
         report = read_feed(feed, feed_format=feed_format)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{feed}: {exc}") from None
-    kept = 0 if dry_run else asyncio.run(_load(settings, report, append))
+    kept = 0 if dry_run else run_with_store(settings, _load(settings, report, append))
     _print_feed(report, kept, dry_run, Console())
     if report.problems:
         sys.exit(1)

@@ -21,6 +21,7 @@ from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, DEFAULT_MAX_PER_KIND
 from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
 from pinbridge.store import Store, open_store
+from pinbridge.store.urls import display_url
 from pinbridge.transform import Transformer, TransformOptions
 from pinbridge.web.auth import is_password_hash
 
@@ -108,8 +109,8 @@ class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     @property
     def display_url(self) -> str:
-        """``url`` with its password hidden."""
-        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.url)
+        """``url`` with its password (and ``password``/``sslpassword`` parameters) hidden."""
+        return display_url(self.url)
 
     def __repr__(self) -> str:
         return (
@@ -381,20 +382,27 @@ def _check_server(server: ServerSettings) -> None:
 
 @asynccontextmanager
 async def store_session(settings: Settings) -> AsyncIterator[Store]:
-    """The configured store for one command, closed when the command ends."""
-    store = open_configured_store(settings)
+    """The configured store for one command, closed when the command ends. A command is run
+    by hand: it does not wait for a PostgreSQL that refuses connections, it says so.
+
+    Raises:
+        StoreError: the database cannot be opened.
+    """
+    store = open_configured_store(settings, connect_wait=0.0)
     try:
         yield store
     finally:
         await store.aclose()
 
 
-def open_configured_store(settings: Settings) -> Store:
-    """The store ``[store]`` names, opened with its settings."""
+def open_configured_store(settings: Settings, *, connect_wait: float = 30.0) -> Store:
+    """The store ``[store]`` names, opened with its settings; a server waits up to
+    ``connect_wait`` seconds for a PostgreSQL that refuses connections (starting beside it)."""
     store = settings.store
     return open_store(
         store.url,
         synchronous=store.synchronous,
         pool_size=store.pool_size,
         migrate=store.migrate_on_start,
+        connect_wait=connect_wait,
     )

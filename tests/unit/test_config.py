@@ -111,3 +111,47 @@ token = "t2"
         """A wrong file is a ConfigError that names what is wrong."""
         with pytest.raises(ConfigError, match=message):
             load_settings(write(tmp_path, text), env)
+
+
+class TestDisplayUrl:
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            (
+                "postgresql://u@db.example/pb?password=pgSECRET&sslmode=require",
+                "postgresql://u@db.example/pb?password=***&sslmode=require",
+            ),
+            (
+                "postgresql://u@db.example/pb?sslmode=require&PASSWORD=pgSECRET",
+                "postgresql://u@db.example/pb?sslmode=require&PASSWORD=***",
+            ),
+            (
+                "postgresql://u@db.example/pb?sslpassword=keySECRET&sslkey=/etc/pb.key",
+                "postgresql://u@db.example/pb?sslpassword=***&sslkey=/etc/pb.key",
+            ),
+            ("postgresql://u:pgSECRET@db.example/pb", "postgresql://u:***@db.example/pb"),
+            ("postgresql://:pgSECRET@db.example/pb", "postgresql://:***@db.example/pb"),
+            (
+                "postgresql://u:pg@SE/CRET@db.example:5432/pb",
+                "postgresql://u:***@db.example:5432/pb",
+            ),
+            (
+                "postgres://u:pgSECRET@h1,h2/pb?password=pgSECRET#x",
+                "postgres://u:***@h1,h2/pb?password=***#x",
+            ),
+            (
+                "postgresql://u@db.example/pb?sslmode=require",
+                "postgresql://u@db.example/pb?sslmode=require",
+            ),
+            (
+                "postgresql:///pb?user=u&passfile=/etc/pgpass",
+                "postgresql:///pb?user=u&passfile=/etc/pgpass",
+            ),
+            ("sqlite:///var/pinbridge.db", "sqlite:///var/pinbridge.db"),
+        ],
+    )
+    def test_secrets_masked(self, url, shown):
+        """Passwords in the user information and in the query are masked; the rest is kept."""
+        settings = load_settings(None, {"PINBRIDGE_DATABASE_URL": url})
+        assert settings.store.display_url == shown
+        assert "SECRET" not in repr(settings.store) and "SECRET" not in repr(settings)

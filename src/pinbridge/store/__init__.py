@@ -24,6 +24,7 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.memory import MemoryStore
 from pinbridge.store.sqlite import SqliteStore, StoreError
+from pinbridge.store.urls import display_url
 
 __all__ = [
     "Answer",
@@ -39,6 +40,7 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "display_url",
     "migrate_store",
     "open_store",
     "rate_limit",
@@ -51,11 +53,17 @@ _POSTGRES = ("postgresql://", "postgres://")
 
 
 def open_store(
-    url: str, *, synchronous: str = "NORMAL", pool_size: int = 10, migrate: bool = True
+    url: str,
+    *,
+    synchronous: str = "NORMAL",
+    pool_size: int = 10,
+    migrate: bool = True,
+    connect_wait: float = 30.0,
 ) -> Store:
     """Open the store a database URL names: ``sqlite:///path``, ``postgresql://...`` (or
     ``memory:`` for tests). SQLite always migrates; PostgreSQL only when ``migrate`` is true
-    (otherwise it refuses a database whose schema is behind).
+    (otherwise it refuses a database whose schema is behind), and waits up to
+    ``connect_wait`` seconds for a PostgreSQL that refuses connections.
 
     Raises:
         ValueError: the URL's scheme is not supported.
@@ -66,17 +74,19 @@ def open_store(
     if url == "memory:":
         return MemoryStore()
     if url.startswith(_POSTGRES):
-        return _postgres(url, pool_size=pool_size, migrate=migrate)
+        return _postgres(url, pool_size=pool_size, migrate=migrate, connect_wait=connect_wait)
     scheme = url.split(":", 1)[0]
     raise ValueError(
         f"unsupported database URL scheme {scheme!r}; use sqlite:///path or postgresql://..."
     )
 
 
-def _postgres(url: str, *, pool_size: int, migrate: bool) -> PostgresStore:
+def _postgres(url: str, *, pool_size: int, migrate: bool, connect_wait: float) -> PostgresStore:
     from pinbridge.store.postgres import PostgresStore
 
-    return PostgresStore(url, pool_size=pool_size, migrate_schema=migrate)
+    return PostgresStore(
+        url, pool_size=pool_size, migrate_schema=migrate, connect_wait=connect_wait
+    )
 
 
 def migrate_store(url: str) -> int:
@@ -84,13 +94,14 @@ def migrate_store(url: str) -> int:
     if url.startswith(_POSTGRES):
         import psycopg
 
-        from pinbridge.store.postgres import migrate
+        from pinbridge.store.postgres import CONNECT_TIMEOUT, migrate
 
         try:
-            with psycopg.connect(url) as conn:
+            with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT) as conn:
                 return migrate(conn)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot migrate: {exc}") from exc
+            reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise StoreError(f"cannot migrate {display_url(url)}: {reason}") from exc
     if url.startswith("sqlite:///"):
         import sqlite3
 

@@ -34,6 +34,7 @@ import asyncio
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Final, TypeVar
@@ -60,12 +61,19 @@ from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
 from pinbridge.store.sqlbase import SqlStore
 from pinbridge.store.sqlite import MAX_AGE_SECONDS, StoreError
+from pinbridge.store.urls import display_url
 
 __all__ = ["PostgresStore", "SharedTokenBucket", "latest_version", "migrate"]
 
 DEFAULT_POOL_SIZE: Final = 10
 DEFAULT_ACCEPT_WRITERS: Final = 2
 DEFAULT_MAX_GROUP: Final = 64
+#: Seconds a server waits at start for the database to accept connections (it may be starting
+#: beside pinbridge); a command run by hand passes 0 and fails on the first refusal.
+DEFAULT_CONNECT_WAIT: Final = 30.0
+#: libpq's ``connect_timeout`` of one attempt (its minimum is 2 s): an unreachable host that
+#: drops packets fails after this long instead of the kernel's minutes.
+CONNECT_TIMEOUT: Final = 5
 #: Times a call is run again after a deadlock or serialization failure.
 _RETRIES: Final = 5
 _TRANSIENT = (
@@ -128,6 +136,12 @@ class PostgresStore(SqlStore):
         accept_writers: threads committing groups of accepts in parallel.
         max_group: most accept calls committed together.
         migrate_schema: apply missing migrations now; otherwise refuse an old schema.
+        connect_wait: seconds to keep trying while the database refuses connections (0: try
+            once). Each attempt gives up after :data:`CONNECT_TIMEOUT` seconds.
+
+    Raises:
+        StoreError: the database cannot be reached (the message names it, password masked,
+            and gives libpq's reason), or its schema is behind.
     """
 
     def __init__(
@@ -138,27 +152,26 @@ class PostgresStore(SqlStore):
         accept_writers: int = DEFAULT_ACCEPT_WRITERS,
         max_group: int = DEFAULT_MAX_GROUP,
         migrate_schema: bool = True,
+        connect_wait: float = DEFAULT_CONNECT_WAIT,
     ) -> None:
         if pool_size < 1 or accept_writers < 1 or max_group < 1:
             raise ValueError("pool_size, accept_writers and max_group must be positive")
         self._url = url
         self._max_group = max_group
+        version = _first_connection(url, migrate_schema=migrate_schema, wait=connect_wait)
+        if version < latest_version():
+            raise StoreError(
+                f"the database schema is at version {version}, this pinbridge needs "
+                f"{latest_version()}: run `pinbridge migrate`"
+            )
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, name="pinbridge", timeout=30.0
         )
         try:
             self._pool.open(wait=True, timeout=30.0)
-            with self._pool.connection() as conn:
-                version = migrate(conn) if migrate_schema else _schema_version(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
             raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
-        if version < latest_version():
-            self._pool.close()
-            raise StoreError(
-                f"the database schema is at version {version}, this pinbridge needs "
-                f"{latest_version()}: run `pinbridge migrate`"
-            )
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._writers = [
             threading.Thread(target=self._run, name=f"pinbridge-pg-{n}", daemon=True)
@@ -168,7 +181,7 @@ class PostgresStore(SqlStore):
             writer.start()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({_redact(self._url)!r})"
+        return f"PostgresStore({display_url(self._url)!r})"
 
     # -- threads ----------------------------------------------------------------------------
 
@@ -315,8 +328,33 @@ class SharedTokenBucket:
         return 0.0 if tokens >= 0 else -tokens * 60.0 / self.rate_per_minute
 
 
-def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+def _first_connection(url: str, *, migrate_schema: bool, wait: float) -> int:
+    """Connect once (again every second for ``wait`` seconds while refused), migrate or read
+    the schema version, and return it.
+
+    One direct connection rather than the pool's: a pool that cannot connect only says that
+    it timed out, and libpq's reason (refused, unknown host, bad password) is what the
+    operator needs.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT) as conn:
+                return migrate(conn) if migrate_schema else _schema_version(conn)
+        except psycopg.OperationalError as exc:
+            # Refused or unreachable (no SQLSTATE) or starting up (57P03) may pass; a wrong
+            # password or database will not.
+            if exc.sqlstate not in (None, "57P03") or time.monotonic() + 1.0 > deadline:
+                raise StoreError(f"cannot connect to {display_url(url)}: {_reason(exc)}") from exc
+            time.sleep(1.0)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open {display_url(url)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """libpq's message on one line (it adds hints on further lines)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
 
 
 def _wrap(exc: Exception) -> Exception:
