@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Any, Final
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "looks_personal", "redact"]
+__all__ = ["REDACTED", "looks_personal", "redact", "scrub_url"]
 
 REDACTED: Final = "[redacted]"
 #: Keys whose values are a person's: name, contact, birth date, address, device ids, and
@@ -177,6 +177,35 @@ def _search_plain(text: str) -> bool:
 
 
 _cached_search = lru_cache(maxsize=_CACHE_SIZE)(_search)
+
+
+def scrub_url(url: str) -> str:
+    """``url`` without the personal data it carries, or ``url`` itself when it carries none.
+
+    Query parameters named like personal data (``email=``, ``phone=``) or whose value looks
+    like an email or a phone are removed, the others (``utm_*``, ``epik``) kept; a path or a
+    fragment that looks personal (``/unsubscribe/zelda%40example.org``) is cut, and so is a
+    user name before the host. A URL that cannot be parsed is cut to nothing.
+    """
+    if not looks_personal(url) and "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return ""
+    if ":" in host:  # IPv6: urlsplit gives the address without its brackets
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key.lower() not in _PII_KEYS and not looks_personal(key) and not looks_personal(value)
+    ]
+    path = "/" if looks_personal(parts.path) else parts.path
+    fragment = "" if looks_personal(parts.fragment) else parts.fragment
+    return urlunsplit((parts.scheme, netloc, path, urlencode(query), fragment))
 
 
 def redact(value: Any, *, parent: str = "") -> Any:

@@ -32,6 +32,7 @@ from pinbridge.pinterest.schema import (
     UserData,
 )
 from pinbridge.problems import Problem, problem_from_validation
+from pinbridge.redact import scrub_url
 from pinbridge.signals import PROFILE_FIELDS, IdentitySignals, identifier_key
 from pinbridge.validate import (
     DEFAULT_FUTURE_SKEW_SECONDS,
@@ -43,6 +44,7 @@ from pinbridge.validate import (
 __all__ = ["IDENTITY_CACHE_SIZE", "TransformOptions", "TransformResult", "Transformer"]
 
 _IDENTIFIER_PROBLEM = Problem("user_data", IDENTIFIER_RULE)
+_URL_SCRUBBED = "held an email address or a phone number; that part was left out"
 #: People whose hashed identifiers are kept, per Transformer.
 IDENTITY_CACHE_SIZE = 32768
 _IdentityKey = tuple[tuple[str, tuple[object, ...]], ...]
@@ -179,6 +181,11 @@ class Transformer:
         if not names and not errors:
             warnings.append(Problem("event", f"{event.name!r} has no mapping and unmapped = drop"))
             return TransformResult(ok=True, warnings=warnings)
+        url = event.event_source_url
+        if url:
+            event.event_source_url = scrub_url(url) or None
+            if event.event_source_url != url:
+                warnings.append(Problem("event_source_url", _URL_SCRUBBED))
         if not event.limited_data_processing and self._ldp_by_rule(event):
             event.limited_data_processing = True
         user, person = self._user_data(event, warnings)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinbridge.redact import REDACTED, looks_personal, redact
+from pinbridge.redact import REDACTED, looks_personal, redact, scrub_url
 
 H = hashlib.sha256(b"a@b.co").hexdigest()
 
@@ -209,3 +209,47 @@ class TestBareDigits:
         assert redact({"properties": {"order_id": str(number)}}) == {
             "properties": {"order_id": str(number)}
         }
+
+
+class TestScrubUrl:
+    """URLs sent as event_source_url keep everything but the personal data they carry."""
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            (
+                "https://shop.example/p/sku-1?q=mug&epik=abc",
+                "https://shop.example/p/sku-1?q=mug&epik=abc",
+            ),
+            (
+                "https://shop.example/thanks?email=zelda.raw%40example.org&utm_source=x&epik=abc",
+                "https://shop.example/thanks?utm_source=x&epik=abc",
+            ),
+            ("https://shop.example/?phone=650+555+1234&a=1", "https://shop.example/?a=1"),
+            ("https://shop.example/?note=call+me+at+a%40b.co", "https://shop.example/"),
+            (
+                "https://shop.example/unsubscribe/zelda%40example.org?epik=a",
+                "https://shop.example/?epik=a",
+            ),
+            ("https://shop.example/a#me@x.com", "https://shop.example/a"),
+            ("https://bob@shop.example/x", "https://shop.example/x"),
+            ("https://[2001:db8::1]:8080/x?email=a@b.co&k=v", "https://[2001:db8::1]:8080/x?k=v"),
+        ],
+    )
+    def test_personal_parts_removed(self, url: str, expected: str) -> None:
+        """Personal query parameters, paths, fragments and user names go; the rest stays."""
+        assert scrub_url(url) == expected
+
+    @settings(max_examples=200)
+    @given(
+        st.emails(),
+        st.sampled_from(["?e={}", "/u/{}", "#{}", "?a=1&b={}&c=2"]),
+        st.booleans(),
+    )
+    def test_no_email_survives(self, email: str, where: str, encoded: bool) -> None:
+        """Wherever an email sits in the URL, encoded or not, it is not in the result."""
+        special = set("#?&/=%+")
+        value = quote(email, safe="") if encoded or special & set(email) else email
+        scrubbed = scrub_url("https://shop.example" + where.format(value))
+        assert email.lower() not in scrubbed.lower()
+        assert not looks_personal(scrubbed)

@@ -109,6 +109,20 @@ class TestTransformer:
         assert [w.field for w in result.warnings] == ["user_data.hashed_maids"]
         assert not any(k.startswith("maid:") for k in result.identity.keys)
 
+    def test_event_source_url_loses_personal_parameters(self, transformer):
+        """An email in the page URL (an HTML form sent by GET) never reaches Pinterest; the
+        click id in the same URL is still read, and the other parameters stay."""
+        call = order()
+        call["context"]["page"]["url"] = (
+            "https://shop.example/thanks?email=zelda%40example.org&utm_source=pin&epik=CLICK"
+        )
+        result = transformer(call, now=NOW)
+        assert result.ok, result.errors
+        event = result.events[0]
+        assert event.event_source_url == "https://shop.example/thanks?utm_source=pin&epik=CLICK"
+        assert event.user_data.click_id == "CLICK"
+        assert "event_source_url" in [w.field for w in result.warnings]
+
     def test_derived_ids_tell_people_apart(self, transformer):
         """Without an event_id, two people's otherwise equal leads in the same second get
         different ids (else the second is dropped as a duplicate); the same input, the same."""
