@@ -107,7 +107,12 @@ class Acceptor:
             names = tuple(e.event_name for e in outcome.events)
             count = _Counted(names, "" if names or _no_event(message) else "mapping")
             counted.append(count)
-            reason = self._filter(message, outcome.events) if outcome.events else None
+            identity = outcome.identity
+            reason = (
+                self._filter(message, outcome.events, identity.user_agent if identity else None)
+                if outcome.events or identity is not None
+                else None
+            )
             if reason is not None:  # nothing of it is kept, not even its identity
                 result.status, result.reason = "dropped", reason
                 count.reason = reason.split(":", 1)[0]

@@ -70,13 +70,22 @@ class TrafficFilter:
         self._bots = drop_bots
         self._consent = honour_consent
 
-    def __call__(self, message: object, events: Sequence[ConversionEvent]) -> str | None:
-        """The reason to drop (``bot: <name>`` or ``consent``), or ``None`` to send."""
+    def __call__(
+        self,
+        message: object,
+        events: Sequence[ConversionEvent],
+        user_agent: str | None = None,
+    ) -> str | None:
+        """The reason to drop (``bot: <name>`` or ``consent``), or ``None`` to send.
+
+        ``user_agent`` is the input's own, for an input that became no event (``identify``):
+        what it tells about its person is dropped all the same.
+        """
         if self._consent and ads_consent_denied(message):
             return CONSENT
         if self._bots:
-            for event in events:
-                agent = event.user_data.client_user_agent
+            agents: list[object] = [e.user_data.client_user_agent for e in events]
+            for agent in agents or [user_agent]:
                 name = bot_name(agent) if isinstance(agent, str) else None
                 if name is not None:
                     return f"{BOT}: {name}"

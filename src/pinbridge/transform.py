@@ -173,6 +173,8 @@ class Transformer:
     def transform_event(self, event: InputEvent, *, now: int) -> TransformResult:
         """Transform an already parsed input event."""
         errors, warnings = list(event.errors), list(event.warnings)
+        if event.kind == "group" and not errors:
+            return TransformResult(ok=True, warnings=warnings)
         if event.kind in ("identify", "alias") and not errors:
             user, person = self._user_data(event, warnings)
             identity = identity_signals(event, person, now=now)

@@ -259,6 +259,63 @@ class TestUnwantedTraffic:
         assert await h.queued() == {}
         assert 'pinbridge_events_dropped_total{reason="consent"} 1.0' in h.metrics.render().decode()
 
+    @pytest.mark.parametrize(
+        ("context", "kept"),
+        [
+            ({"userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}, True),
+            ({"userAgent": "Mozilla/5.0", "consent": {"ads": False}}, False),
+            ({"userAgent": "Mozilla/5.0 (compatible; Pinterestbot/1.0)"}, False),
+        ],
+    )
+    async def test_identify_without_consent_or_from_a_bot_stitches_nothing(
+        self, tmp_path, context, kept
+    ):
+        """An identify that refuses ads consent (or comes from a bot) is dropped whole: its
+        email does not reach a later conversion of the same user."""
+        from pinbridge.store import IdentityPolicy
+
+        store = SqliteStore(tmp_path / "identity.db")
+        acceptor = Acceptor(
+            Transformer(defer_identifier_rule=True),
+            store,
+            [DestinationRoute("all")],
+            dedup_window=3600,
+            identity=IdentityPolicy(),
+        )
+        identify = {
+            "type": "identify",
+            "userId": "u-1",
+            "timestamp": NOW - 60,
+            "traits": {"email": "noconsent@example.com"},
+            "context": context,
+        }
+        [answer] = await acceptor.accept([identify], now=NOW)
+        assert answer.status == ("ignored" if kept else "dropped")
+        order = track(userId="u-1", messageId="order-1")
+        order["context"] = {"ip": "203.0.113.9", "userAgent": "Mozilla/5.0 Firefox/140.0"}
+        [answer] = await acceptor.accept([order], now=NOW)
+        assert answer.status == "accepted"
+        [claimed] = await store.claim("all", owner="t", limit=9, now=NOW, lease_seconds=9)
+        user = msgspec.json.decode(claimed.payload)["user_data"]
+        assert ("em" in user) is kept
+        await store.aclose()
+
+    async def test_group_calls_are_ignored_not_rejected(self, h):
+        """Segment's group call (SDKs send it) is taken and ignored, alone or in a batch; its
+        traits (the group's) are not read as the person's."""
+        group = {
+            "type": "group",
+            "userId": "u-1",
+            "groupId": "acme",
+            "traits": {"email": "billing@acme.example", "name": "Acme"},
+        }
+        single = await h.post("/v1/group", {k: v for k, v in group.items() if k != "type"})
+        assert single.status_code == 200
+        assert single.json()["results"] == [{"index": 0, "status": "ignored"}]
+        batch = await h.post("/v1/batch", {"batch": [group, track()]})
+        assert batch.json()["success"] is True
+        assert [r["status"] for r in batch.json()["results"]] == ["ignored", "accepted"]
+
     async def test_clock_skew_is_corrected(self, h):
         """A device clock an hour fast is corrected with sentAt, as Segment does."""
         message = track(timestamp=NOW + 3600 - 5, sentAt=NOW + 3600)

@@ -32,7 +32,7 @@ from pinbridge.problems import Problem
 
 __all__ = ["SEGMENT_TYPES", "correct_clock_skew", "parse_segment"]
 
-SEGMENT_TYPES = frozenset({"track", "page", "screen", "identify", "alias"})
+SEGMENT_TYPES = frozenset({"track", "page", "screen", "identify", "alias", "group"})
 
 #: trait name -> hashed user_data field.
 _TRAITS = (
@@ -69,6 +69,10 @@ def parse_segment(message: dict[str, Any], *, now: int, default_source: str = "w
     event = InputEvent(kind=kind)
     if kind not in SEGMENT_TYPES:
         event.errors.append(Problem("type", f"must be one of {', '.join(sorted(SEGMENT_TYPES))}"))
+        return event
+    if kind == "group":
+        # A user joins a group (a company): nothing for Pinterest, and the call's traits are
+        # the group's, not the person's, so nothing of it is read.
         return event
     context = message.get("context")
     context = context if isinstance(context, dict) else {}

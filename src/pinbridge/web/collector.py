@@ -42,7 +42,7 @@ from pinbridge.ratelimit import TokenBucket
 
 __all__ = ["Collector", "KeyLimits", "collector_routes"]
 
-_SINGLE = ("track", "page", "screen", "identify", "alias")
+_SINGLE = ("track", "page", "screen", "identify", "alias", "group")
 _ERROR_CODES = {401: "unauthorized", 413: "payload_too_large", 429: "rate_limited"}
 _OPENAPI = resources.files("pinbridge.web").joinpath("openapi.json")
 
