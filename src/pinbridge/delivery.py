@@ -13,8 +13,21 @@ retry          due again after exponential backoff with full jitter, honouring
                ``Retry-After``; a dead letter instead when that would pass the
                event's expiry (event time + 7 days)
 stopped        the claim is given back untouched and the destination paused with
-               the reason (401/403); it is probed again every ``paused_probe_seconds``
+               the reason (401/403, or a wrong base URL: 3xx/404/405/410); it is
+               probed again every ``paused_probe_seconds``
 =============  =====================================================================
+
+Every request takes a token of the ad account's rate limit first (and waits when there is
+none), including the halves below.
+
+**Splitting.** Pinterest's 400 names only the first error and refuses the whole request (a 413
+refuses its size), so a request refused as a whole is split in halves, depth first, until the
+refused events stand alone: a one-event request refused is that event's own failure (a dead
+letter), the others are delivered. A round spends at most ``SPLIT_REQUESTS_PER_LEVEL`` (4)
+requests per halving level of a batch on splitting it (40 for 1,000 events, 10 levels: enough
+to isolate two refused events); events still undecided when that is spent are retried later,
+with backoff. A 401/403/3xx/404/405/410, 408, 429 or 5xx, or no answer, on one part ends the
+round: the parts not yet sent are not sent and get the same outcome (retried or paused).
 
 Delivery is at least once: a sender killed mid-batch leaves a lease that runs out, and the
 batch is sent again; Pinterest deduplicates by ``event_id``.
@@ -25,11 +38,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import math
 import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -49,6 +63,10 @@ log = structlog.get_logger("pinbridge.delivery")
 
 #: How often the shared pause state is read from the store, per destination.
 PAUSE_CHECK_SECONDS = 1.0
+#: Requests a round may spend splitting a refused batch, per halving level of the batch.
+SPLIT_REQUESTS_PER_LEVEL = 4
+#: Answers to a whole request that refuse it as a whole without naming every refused event.
+SPLIT_STATUSES = frozenset({400, 413})
 
 
 @dataclass
@@ -184,9 +202,6 @@ class Sender:
             claimed = [c for c in claimed if c.expires_at > now]
             if not claimed:
                 return len(expired)
-        wait = await destination.bucket.reserve(self._clock())
-        if wait > 0:
-            await asyncio.sleep(wait)
         outcomes = await self._send(destination, [c.payload for c in claimed])
         now = self._clock()
         completions = [self._completion(c, o, now) for c, o in zip(claimed, outcomes, strict=True)]
@@ -223,19 +238,17 @@ class Sender:
     async def _send(
         self, destination: DestinationRuntime, payloads: Sequence[bytes]
     ) -> list[Outcome]:
-        """Send, and isolate schema-refused events: Pinterest's 400 names only the first
-        error and refuses the whole request, so a refused request is split in halves until
-        the events it refuses stand alone; the others are delivered."""
-        outcomes = await destination.client.send(
-            destination.ad_account_id, payloads, test=destination.test
-        )
-        refused = all(o.kind == "failed" and o.http_status == 400 for o in outcomes)
-        if len(payloads) < 2 or not refused:
-            return outcomes
-        middle = len(payloads) // 2
-        return await self._send(destination, payloads[:middle]) + await self._send(
-            destination, payloads[middle:]
-        )
+        """Send one round's events, splitting a refused request (the rules are in the module
+        doc); one outcome per payload, in order."""
+
+        async def pace() -> None:
+            wait = await destination.bucket.reserve(self._clock())
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+        levels = math.ceil(math.log2(len(payloads))) if len(payloads) > 1 else 0
+        split = _Split(destination, pace, budget=SPLIT_REQUESTS_PER_LEVEL * levels)
+        return await split.send(payloads)
 
     async def _probing(self, name: str, now: float) -> bool | None:
         """False: send normally; True: send one event to probe; None: stay paused.
@@ -309,6 +322,60 @@ class Sender:
         for outcome in outcomes:
             counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
         log.info("batch sent", destination=name, **counts)
+
+
+class _Split:
+    """One round's requests: splits refused ones within a budget, stops at an ending answer."""
+
+    def __init__(
+        self,
+        destination: DestinationRuntime,
+        pace: Callable[[], Coroutine[None, None, None]],
+        *,
+        budget: int,
+    ) -> None:
+        self._destination = destination
+        self._pace = pace
+        self._budget = budget
+        self._ended: Outcome | None = None
+
+    async def send(self, payloads: Sequence[bytes]) -> list[Outcome]:
+        if self._ended is not None:
+            return [self._ended] * len(payloads)
+        destination = self._destination
+        outcomes = await destination.client.send(
+            destination.ad_account_id, payloads, test=destination.test, pace=self._pace
+        )
+        ending = next((o for o in outcomes if _ends_round(o)), None)
+        if ending is not None:
+            self._ended = Outcome(
+                ending.kind,
+                message=f"not sent: an earlier request of this round got: {ending.message}",
+                retry_after=ending.retry_after,
+            )
+            return outcomes
+        refused = all(o.kind == "failed" and o.http_status in SPLIT_STATUSES for o in outcomes)
+        if len(payloads) < 2 or not refused:
+            return outcomes
+        if self._budget < 2:
+            log.warning("split budget spent", destination=destination.name, events=len(payloads))
+            message = (
+                "not decided: this round spent its requests isolating events Pinterest "
+                f"refused; sent again later (the last answer: {outcomes[0].message})"
+            )
+            return [Outcome("retry", message=message)] * len(payloads)
+        self._budget -= 2
+        middle = len(payloads) // 2
+        first = await self.send(payloads[:middle])
+        return first + await self.send(payloads[middle:])
+
+
+def _ends_round(outcome: Outcome) -> bool:
+    """A destination-level or transient answer (or none): no more requests this round."""
+    if outcome.kind == "stopped":
+        return True
+    status = outcome.http_status
+    return outcome.kind == "retry" and (status is None or not 200 <= status < 300)
 
 
 def observe_all(histogram: Histogram, values: Sequence[float]) -> None:

@@ -3,7 +3,11 @@
 The sender asks a :class:`RateLimit` before each call. :class:`TokenBucket` keeps the budget in
 this process (enough with SQLite, where one process sends);
 :class:`pinbridge.store.postgres.SharedTokenBucket` keeps it in the database, so that every
-sender of a PostgreSQL deployment takes from the same budget.
+sender of a PostgreSQL deployment takes from the same budget. :class:`AllLimits` makes a call
+wait for several budgets at once (an ad account's and test mode's).
+
+Every request takes a token, and a caller told to wait has its token already: the next caller
+waits behind it, so callers that wait together never pass the rate.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Protocol
 
 import msgspec
 
-__all__ = ["RateLimit", "TokenBucket"]
+__all__ = ["AllLimits", "RateLimit", "TokenBucket"]
 
 
 class RateLimit(Protocol):
@@ -49,5 +53,25 @@ class TokenBucket(msgspec.Struct):
         return (1.0 - self.tokens) * 60.0 / self.rate_per_minute
 
     async def reserve(self, now: float) -> float:
-        """:meth:`wait_time`, as :class:`RateLimit` asks for it."""
-        return self.wait_time(now)
+        """:meth:`wait_time`, as :class:`RateLimit` asks for it, except that a caller told
+        to wait takes its token too (borrowed from the refill), so the next one waits longer."""
+        wait = self.wait_time(now)
+        if wait > 0:
+            self.tokens -= 1.0
+        return wait
+
+
+class AllLimits:
+    """Several budgets at once: a call takes a token from each and waits for the slowest."""
+
+    __slots__ = ("limits",)
+
+    def __init__(self, *limits: RateLimit) -> None:
+        self.limits = limits
+
+    def __repr__(self) -> str:
+        return f"AllLimits{self.limits!r}"
+
+    async def reserve(self, now: float) -> float:
+        waits = [await limit.reserve(now) for limit in self.limits]
+        return max(waits, default=0.0)

@@ -38,7 +38,8 @@ from pinbridge.metrics import Metrics
 from pinbridge.normalize import Normalizer
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.pinterest.emulator import EmulatorConfig, EmulatorTransport, create_emulator_app
-from pinbridge.ratelimit import RateLimit
+from pinbridge.pinterest.schema import TEST_REQUESTS_PER_SECOND
+from pinbridge.ratelimit import AllLimits, RateLimit
 from pinbridge.signals import identifier_key
 from pinbridge.store import DestinationStats, IdentityPolicy, Store, rate_limit
 from pinbridge.transform import Transformer
@@ -91,6 +92,12 @@ def effective_destinations(settings: Settings) -> tuple[Destination, ...]:
     )
 
 
+def _limits(test: bool, account: RateLimit, test_requests: RateLimit) -> RateLimit:
+    """What one request of a destination takes: a token of its ad account, and in test mode
+    one of the test requests' budget too."""
+    return AllLimits(account, test_requests) if test else account
+
+
 def build_service(
     settings: Settings,
     *,
@@ -105,8 +112,16 @@ def build_service(
     runtimes, clients = [], []
     # Pinterest limits calls per ad account: destinations sharing one share its bucket.
     buckets: dict[str, RateLimit] = {}
+    # Test requests have their own, lower limit per app, taken by every test destination.
+    test_requests = rate_limit(
+        store, "test-mode", TEST_REQUESTS_PER_SECOND * 60, burst=TEST_REQUESTS_PER_SECOND
+    )
     for destination in destinations:
         transport = EmulatorTransport(app=emulator) if emulator is not None else None
+        account = buckets.setdefault(
+            destination.ad_account_id,
+            rate_limit(store, destination.ad_account_id, settings.delivery.rate_limit_per_minute),
+        )
         client = PinterestClient(
             token=destination.token,
             base_url=destination.api_base,
@@ -121,12 +136,7 @@ def build_service(
                 ad_account_id=destination.ad_account_id,
                 client=client,
                 test=destination.test,
-                bucket=buckets.setdefault(
-                    destination.ad_account_id,
-                    rate_limit(
-                        store, destination.ad_account_id, settings.delivery.rate_limit_per_minute
-                    ),
-                ),
+                bucket=_limits(destination.test, account, test_requests),
             )
         )
     delivery = settings.delivery
@@ -303,6 +313,7 @@ def _dashboard(
         default_region=settings.transform.default_region,
         secure_cookie=config.secure_cookie,
         clock=clock,
+        trusted_proxies=TrustedProxies(settings.server.trusted_proxies),
     )
 
 

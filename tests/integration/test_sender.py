@@ -8,10 +8,12 @@ import random
 import time
 from collections.abc import AsyncIterator
 
+import httpx2
 import msgspec
 import pytest
 
 from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
+from pinbridge.config import Destination, Settings, StoreSettings
 from pinbridge.delivery import DestinationRuntime, Sender
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.pinterest.emulator import (
@@ -21,7 +23,7 @@ from pinbridge.pinterest.emulator import (
     create_emulator_app,
 )
 from pinbridge.pinterest.schema import ConversionEvent, UserData
-from pinbridge.ratelimit import TokenBucket
+from pinbridge.service import build_service
 from pinbridge.store import PendingEvent, PendingInput, SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -55,6 +57,34 @@ def payload(event_id: str, *, name: str = "checkout", age: int = 0) -> PendingEv
     )
 
 
+class CountingBucket:
+    """A rate limit that never waits and counts the tokens taken."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    async def reserve(self, now: float) -> float:
+        self.taken += 1
+        return 0.0
+
+
+class Gate(EmulatorTransport):
+    """The emulator transport, counting requests; ``answer`` may answer one instead."""
+
+    def __init__(self, app) -> None:
+        super().__init__(app=app)
+        self.requests: list[int] = []  # events per request
+        self.answer = lambda count, number: None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        count = len(msgspec.json.decode(request.content)["data"])
+        self.requests.append(count)
+        status = self.answer(count, len(self.requests))
+        if status is not None:
+            return httpx2.Response(status, json={"code": 1, "message": f"scripted {status}"})
+        return await super().handle_async_request(request)
+
+
 class Rig:
     """A store, an emulator, and a sender delivering to it."""
 
@@ -65,12 +95,12 @@ class Rig:
         )
         self.store = SqliteStore(tmp_path / "pb.db")
         self.clock = Clock()
+        self.gate = Gate(self.emulator)
+        self.bucket = CountingBucket()
         self.client = self.make_client(token)
         self.sender = Sender(
             store=self.store,
-            destinations=[
-                DestinationRuntime("pin", ACCOUNT, self.client, bucket=TokenBucket(10**6))
-            ],
+            destinations=[DestinationRuntime("pin", ACCOUNT, self.client, bucket=self.bucket)],
             policy=RetryPolicy(base_seconds=1, cap_seconds=10),
             clock=self.clock,
             paused_probe_seconds=60,
@@ -81,7 +111,7 @@ class Rig:
         return PinterestClient(
             token=token,
             base_url="http://emulator.test/v5",
-            transport=EmulatorTransport(app=self.emulator),
+            transport=self.gate,
             timeout=5,
         )
 
@@ -96,6 +126,13 @@ class Rig:
     async def close(self) -> None:
         await self.client.aclose()
         await self.store.aclose()
+
+
+def broken(item: PendingEvent) -> PendingEvent:
+    """The event with an unknown key: Pinterest refuses any request carrying it (400)."""
+    event = msgspec.json.decode(item.payload)
+    event["colour"] = "red"
+    return msgspec.structs.replace(item, payload=msgspec.json.encode(event))
 
 
 async def wait_for(predicate, timeout: float = 5.0) -> None:
@@ -224,6 +261,20 @@ class TestSender:
         finally:
             await rig.close()
 
+    async def test_wrong_base_url_pauses_and_keeps_events(self, rig):
+        """A base URL without /v5 gets 404 for the whole request: the destination is paused
+        with a reason naming the base URL, and no event becomes a dead letter."""
+        await rig.client.aclose()
+        rig.client = PinterestClient(
+            token=TOKEN, base_url="http://emulator.test", transport=rig.gate, timeout=5
+        )
+        rig.sender.destinations["pin"].client = rig.client
+        await rig.accept(payload("e1"), payload("e2"))
+        assert await rig.sender.run_once("pin") == 2
+        assert "check the base URL" in (await rig.store.paused())["pin"]
+        [stats] = await rig.store.stats(now=rig.clock())
+        assert (stats.queued, stats.dead) == (2, 0)
+
 
 class TestIsolation:
     async def test_schema_refusal_is_isolated(self, rig):
@@ -241,6 +292,50 @@ class TestIsolation:
             f"e{i}" for i in range(7) if i != 4
         ]
 
+    async def test_every_request_takes_a_token(self, rig):
+        """Split halves are rate limited like the first request: one token each."""
+        items = [payload(f"e{i}") for i in range(8)]
+        items[5] = broken(items[5])
+        await rig.accept(*items)
+        assert await rig.sender.run_once("pin") == 8
+        assert len(rig.gate.requests) > 1
+        assert rig.bucket.taken == len(rig.gate.requests)
+
+    async def test_splitting_is_bounded_when_everything_is_refused(self, rig):
+        """Against an API that refuses every request, a round of 64 events sends at most
+        1 + 4 x 6 requests (not 127); single events refused are dead letters, the events
+        the round could not decide are retried later."""
+        await rig.accept(*(broken(payload(f"e{i:02}")) for i in range(64)))
+        assert await rig.sender.run_once("pin") == 64
+        assert len(rig.gate.requests) <= 1 + 4 * 6
+        assert rig.bucket.taken == len(rig.gate.requests)
+        letters = await rig.store.dead_letters()
+        assert letters and all(letter.http_status == 400 for letter in letters)
+        assert len(letters) == rig.gate.requests.count(1)
+        [stats] = await rig.store.stats(now=rig.clock())
+        assert stats.retrying == 64 - len(letters)
+
+    @pytest.mark.parametrize("status", [429, 503])
+    async def test_transient_answer_ends_the_round(self, rig, status):
+        """A 429 or 5xx on one half: the other half is not sent; both are retried later."""
+        items = [payload(f"e{i}") for i in range(8)]
+        items[6] = broken(items[6])
+        await rig.accept(*items)
+        rig.gate.answer = lambda count, number: status if number == 2 else None
+        assert await rig.sender.run_once("pin") == 8
+        assert rig.gate.requests == [8, 4]  # the 400, then the first half; not the second
+        assert rig.bucket.taken == 2
+        [stats] = await rig.store.stats(now=rig.clock())
+        assert (stats.retrying, stats.dead, stats.delivered) == (8, 0, 0)
+
+    async def test_too_large_is_split_not_dead(self, rig):
+        """A 413 for the whole request splits it: every event is delivered."""
+        await rig.accept(*(payload(f"e{i}") for i in range(8)))
+        rig.gate.answer = lambda count, number: 413 if count > 2 else None
+        assert await rig.sender.run_once("pin") == 8
+        assert len(rig.received()) == 8
+        assert await rig.store.dead_letters() == []
+
     async def test_expired_at_claim_is_not_sent(self, rig):
         """An event already past its expiry when claimed becomes a dead letter, unsent."""
         await rig.accept(payload("old", age=7 * 86400 - 1), payload("new"))
@@ -249,3 +344,30 @@ class TestIsolation:
         [letter] = await rig.store.dead_letters()
         assert letter.event_id == "old" and letter.reason == EXPIRED_REASON
         assert [e["event_id"] for e in rig.received()] == ["new"]
+
+
+class TestRateLimits:
+    async def test_test_mode_has_its_own_lower_limit(self):
+        """Test destinations also take from test mode's budget (10 requests a second, shared);
+        a destination that is not in test mode has only its ad account's."""
+        settings = Settings(
+            store=StoreSettings(url="memory:"),
+            destinations=(
+                Destination(name="a", ad_account_id="111", token="t", test=True),
+                Destination(name="b", ad_account_id="222", token="t", test=True),
+                Destination(name="live", ad_account_id="333", token="t"),
+            ),
+        )
+        service = build_service(settings, with_collector=False)
+        try:
+            runtimes = service.sender.destinations
+            now = time.time()
+            waits = [await runtimes[n].bucket.reserve(now) for n in ("a", "b") * 5]
+            assert waits == [0.0] * 10
+            assert await runtimes["a"].bucket.reserve(now) == pytest.approx(0.1)
+            assert await runtimes["b"].bucket.reserve(now) == pytest.approx(0.2)
+            assert [await runtimes["live"].bucket.reserve(now) for _ in range(20)] == [0.0] * 20
+        finally:
+            for client in service.clients:
+                await client.aclose()
+            await service.store.aclose()

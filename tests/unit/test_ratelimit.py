@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinbridge.ratelimit import TokenBucket
+from pinbridge.ratelimit import AllLimits, TokenBucket
 
 
 class TestTokenBucket:
@@ -25,3 +25,22 @@ class TestTokenBucket:
         """A zero rate is refused."""
         with pytest.raises(ValueError, match="positive"):
             TokenBucket(rate_per_minute=0)
+
+
+@pytest.mark.anyio
+class TestReserve:
+    async def test_waiting_callers_queue_up(self):
+        """A caller told to wait has taken its token: the next one waits a token longer."""
+        bucket = TokenBucket(rate_per_minute=60, burst=1)
+        assert await bucket.reserve(10.0) == 0
+        assert await bucket.reserve(10.0) == pytest.approx(1.0)
+        assert await bucket.reserve(10.0) == pytest.approx(2.0)
+        assert await bucket.reserve(13.0) == 0  # the borrowed tokens were paid back
+
+    async def test_all_limits_waits_for_the_slowest(self):
+        """Every budget is charged; the wait is the longest of theirs."""
+        fast, slow = TokenBucket(rate_per_minute=6000), TokenBucket(rate_per_minute=60, burst=1)
+        both = AllLimits(fast, slow)
+        assert await both.reserve(5.0) == 0
+        assert await both.reserve(5.0) == pytest.approx(1.0)
+        assert fast.tokens == pytest.approx(5998)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Final
@@ -69,7 +69,7 @@ _ACCOUNT_ID: Final = re.compile(r"[0-9]{1,18}")
 _TOKEN: Final = re.compile(r"[\x21-\x7e]+")
 # Statuses after which the rest of a call is not sent: they concern the destination or the
 # endpoint as a whole (and sending more would only add load), not one request's content.
-_ENDS_CALL: Final = frozenset({401, 403, 408, 429})
+_ENDS_CALL: Final = frozenset({401, 403, 404, 405, 408, 410, 429})
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,12 @@ class PinterestClient:
         return f"PinterestClient(base_url={self._base_url!r}, test={self._test}, token='***')"
 
     async def send(
-        self, ad_account_id: str, payloads: Sequence[bytes], *, test: bool | None = None
+        self,
+        ad_account_id: str,
+        payloads: Sequence[bytes],
+        *,
+        test: bool | None = None,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> list[Outcome]:
         """Send events to an ad account; one outcome per payload, in the same order.
 
@@ -167,14 +172,17 @@ class PinterestClient:
         bytes, each body built by joining the payloads (``{"data":[p1,p2,...]}``) without
         re-encoding them. Requests go out one after the other, in order. An event that alone
         exceeds the byte budget, or that is not a JSON object, is ``failed`` without being
-        sent. Once a request is answered 401, 403, 408, 429 or 5xx, or gets no answer, the
-        remaining requests are not sent and their events get the same kind of outcome.
+        sent. Once a request is answered 3xx, 401, 403, 404, 405, 408, 410, 429 or 5xx, or gets
+        no answer, the remaining requests are not sent and their events get the same kind of
+        outcome.
 
         Args:
             ad_account_id: 1 to 18 digits (``ValueError`` otherwise).
             payloads: each event already JSON-encoded, as by
                 ``msgspec.json.encode(ConversionEvent)``; none gives ``[]``.
             test: ``?test=true`` for this call; ``None`` keeps the client's mode.
+            pace: awaited before each request (the sender takes a token of the ad account's
+                rate limit there, and waits when there is none).
 
         Raises:
             ClientClosed: after ``aclose()``.
@@ -198,6 +206,8 @@ class PinterestClient:
                 )
         params = {"test": "true"} if (self._test if test is None else test) else None
         for number, chunk in enumerate(plan.chunks):
+            if pace is not None:
+                await pace()
             results, ends = await self._post_events(path, [payloads[i] for i in chunk], params)
             for index, outcome in zip(chunk, results, strict=True):
                 outcomes[index] = outcome

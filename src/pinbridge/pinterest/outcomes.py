@@ -14,12 +14,16 @@ event sent, in request order. The rules, by status:
 422                       ``details.events`` read like a 200. Without usable details, every
                           event ``failed``: the data was refused, sending it again unchanged
                           cannot help; the dead-letter queue keeps it for a replay.
-400, other 4xx            every event ``failed`` with Pinterest's message (schema errors are
-                          never retried).
+400, 413, other 4xx       every event ``failed`` with Pinterest's message (schema errors are
+                          never retried; the sender splits a refused request of several
+                          events first).
 401, 403                  every event ``stopped``: the token or its access is wrong for the
                           whole destination; the events are kept.
 3xx                       every event ``stopped``: Pinterest does not redirect this endpoint,
                           so the base URL is wrong (e.g. ``http://`` for ``https://``).
+404, 405, 410             every event ``stopped``: an answer to the whole request saying the
+                          endpoint is not there, so the base URL is wrong (e.g. without
+                          ``/v5``), not the events; they are kept.
 408, 429, 5xx             every event ``retry``, with ``Retry-After`` when given (503 with
                           ``code 4197`` is Pinterest's "ramped down" answer).
 ========================  ====================================================================
@@ -58,7 +62,8 @@ class Outcome(msgspec.Struct, frozen=True):
         kind: ``processed``: accepted by Pinterest (a warning may be kept); ``failed``:
             refused for good, never retry; ``retry``: send again later (429, 5xx, 503/4197,
             timeout, connection error, unreadable answer); ``stopped``: a destination-level
-            refusal (401/403): pause the destination, keep the event.
+            refusal (401/403, or a wrong base URL: 3xx/404/405/410): pause the destination,
+            keep the event.
         message: Pinterest's ``error_message`` or error ``message`` (with HTTP status and
             code), or our description of the failure.
         warning: Pinterest's ``warning_message``.
@@ -91,6 +96,9 @@ _decode_answer: Final = msgspec.json.Decoder(_Answer).decode
 _decode_detailed: Final = msgspec.json.Decoder(_Detailed).decode
 _decode_any: Final = msgspec.json.Decoder().decode
 _SECONDS: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+#: Answers to the whole request that say the endpoint is wrong (not found, method not allowed,
+#: gone): the destination is misconfigured, the events are not at fault.
+_NO_ENDPOINT: Final = frozenset({404, 405, 410})
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -161,6 +169,8 @@ def classify_answer(
     message = str(error)
     if 300 <= status < 400:
         message = f"unexpected redirect (HTTP {status}); check the base URL"
+    elif status in _NO_ENDPOINT:
+        message = f"{error}: no events endpoint there; check the base URL (it ends in /v5)"
     wait = retry_after if kind == "retry" else None
     return [Outcome(kind, message=message, http_status=status, retry_after=wait)] * count
 
@@ -173,7 +183,7 @@ def outcomes_for_failure(
 
 
 def _kind_of(status: int) -> OutcomeKind:
-    if status in (401, 403) or 300 <= status < 400:
+    if status in (401, 403) or status in _NO_ENDPOINT or 300 <= status < 400:
         return "stopped"
     if status in (408, 429) or status >= 500:
         return "retry"

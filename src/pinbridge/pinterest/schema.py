@@ -107,6 +107,8 @@ MAX_EVENTS_PER_REQUEST: Final = 1000
 MAX_EVENT_AGE_SECONDS: Final = 7 * 24 * 3600
 #: Rate limit of the endpoint, per ad account ("5,000 calls per minute").
 RATE_LIMIT_PER_MINUTE: Final = 5000
+#: Rate limit of test requests (``?test=true``): "10 per second per app" (rate-limits page).
+TEST_REQUESTS_PER_SECOND: Final = 10
 
 Str100 = Annotated[str, Meta(max_length=100)]
 Str200 = Annotated[str, Meta(max_length=200)]

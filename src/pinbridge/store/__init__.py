@@ -117,12 +117,12 @@ def migrate_store(url: str) -> int:
     raise ValueError(f"nothing to migrate for {url.split(':', 1)[0]!r}")
 
 
-def rate_limit(store: Store, key: str, rate_per_minute: float) -> RateLimit:
+def rate_limit(store: Store, key: str, rate_per_minute: float, burst: float = 0.0) -> RateLimit:
     """The calls-per-minute budget of ad account ``key``: shared in the database with every
     other sender on PostgreSQL; this process's own token bucket otherwise (one process
-    sends for an SQLite file)."""
+    sends for an SQLite file). ``burst``: calls allowed at once (default: a minute's)."""
     postgres = sys.modules.get("pinbridge.store.postgres")  # not imported: not PostgreSQL
     if postgres is not None and isinstance(store, postgres.PostgresStore):
-        bucket: RateLimit = postgres.SharedTokenBucket(store, key, rate_per_minute)
+        bucket: RateLimit = postgres.SharedTokenBucket(store, key, rate_per_minute, burst)
         return bucket
-    return TokenBucket(rate_per_minute)
+    return TokenBucket(rate_per_minute, burst=burst)
