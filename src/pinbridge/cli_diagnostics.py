@@ -35,7 +35,7 @@ from pinbridge.pinterest.client import PinterestClient
 from pinbridge.quality import EVENT_DATA, IDENTIFIERS
 from pinbridge.service import EMULATOR_MOUNT, effective_destinations
 from pinbridge.store import Store, StoreError
-from pinbridge.web.auth import hash_password
+from pinbridge.web.auth import MIN_PASSWORD_LENGTH, hash_password
 
 __all__ = [
     "COMMANDS",
@@ -377,8 +377,10 @@ def dashboard() -> None:
 @click.password_option("--password", prompt="Password", help="Read from a prompt when absent.")
 def dashboard_passwd(user: str, password: str) -> None:
     """Hash a password for USER; prints the line to put under [dashboard] in pinbridge.toml."""
-    if len(password) < 12:
-        raise click.BadParameter("use at least 12 characters", param_hint="password")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="password"
+        )
     hashed = hash_password(password)
     click.echo("[dashboard]")
     click.echo(f'users = {{ "{_toml_key(user)}" = "{hashed}" }}')

@@ -23,7 +23,7 @@ from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
 from pinbridge.store import Store, open_store
 from pinbridge.store.urls import display_url
 from pinbridge.transform import Transformer, TransformOptions
-from pinbridge.web.auth import is_password_hash
+from pinbridge.web.auth import MIN_PASSWORD_LENGTH, is_password_hash
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -267,7 +267,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         keys = [k.strip() for k in env["PINBRIDGE_WRITE_KEYS"].split(",") if k.strip()]
         _section(data, "server")["write_keys"] = keys
     if env.get("PINBRIDGE_DASHBOARD_PASSWORD"):
-        _section(data, "dashboard")["password"] = env["PINBRIDGE_DASHBOARD_PASSWORD"]
+        password = env["PINBRIDGE_DASHBOARD_PASSWORD"]
+        _check_password("PINBRIDGE_DASHBOARD_PASSWORD", password)
+        _section(data, "dashboard")["password"] = password
     if env.get("PINBRIDGE_DEFAULT_REGION"):
         _section(data, "transform")["default_region"] = env["PINBRIDGE_DEFAULT_REGION"]
     account, token = env.get("PINTEREST_AD_ACCOUNT_ID"), env.get("PINTEREST_ACCESS_TOKEN")
@@ -338,6 +340,8 @@ def _check(settings: Settings) -> None:
             "[server] write_keys (the development key works only with the embedded emulator)"
         )
     _check_server(settings.server)
+    if settings.dashboard.password:
+        _check_password("dashboard.password", settings.dashboard.password)
     for user, stored in settings.dashboard.users.items():
         if not is_password_hash(stored):
             raise ConfigError(
@@ -364,6 +368,15 @@ def _check(settings: Settings) -> None:
         Transformer(options)
     except ValueError as exc:
         raise ConfigError(f"transform: {exc}") from exc
+
+
+def _check_password(name: str, password: str) -> None:
+    """The rule of ``pinbridge dashboard passwd``; the message never shows the value."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"{name} is too short: use at least {MIN_PASSWORD_LENGTH} characters "
+            "(the value is not shown)"
+        )
 
 
 def _check_server(server: ServerSettings) -> None:

@@ -9,13 +9,22 @@ restarted accepting that name; the event then arrives.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from pinbridge.web.auth import hash_password
-from tests.e2e.conftest import ACCOUNT, TOKEN, EventLog, Stack, wait_until
+from tests.e2e.conftest import (
+    ACCOUNT,
+    TOKEN,
+    EventLog,
+    Pinbridge,
+    Stack,
+    free_port,
+    wait_until,
+)
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_faults import FAST_RETRIES, QUOTES, call
 
@@ -108,3 +117,36 @@ class TestDashboard:
         wait_until(lambda: not log.missing({"dash-quote"}), timeout=20, what="the replay")
         assert pinbridge.status()[0] in (0, 3)
         assert pinbridge.status()[1]["pinterest"]["dead letters"] == "0"
+
+
+class TestLogin:
+    def test_wrong_logins_are_throttled_and_health_answers(self, stack: Stack) -> None:
+        """Parallel wrong logins against a real process: beyond five a minute from one address
+        they get 429 with Retry-After, and /healthz answers all along."""
+        pinbridge = stack.pinbridge(stack.emulator(), config=config())
+        http = stack.client(base_url=pinbridge.url, timeout=30.0)
+        form = {"user": "ops", "password": "wrong password"}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            logins = [pool.submit(http.post, "/ui/login", data=form) for _ in range(8)]
+            health = [http.get("/healthz").status_code for _ in range(3)]
+            answers = [future.result() for future in logins]
+        assert health == [200, 200, 200]
+        codes = [a.status_code for a in answers]
+        assert set(codes) <= {401, 429} and codes.count(429) >= 3, codes
+        assert all(a.headers["retry-after"].isdigit() for a in answers if a.status_code == 429)
+        refused = http.post("/ui/login", data={"user": "ops", "password": PASSWORD})
+        assert refused.status_code == 429  # the address's budget is spent, right or wrong
+
+    def test_short_password_in_environment_stops_the_start(self, stack: Stack) -> None:
+        """``pinbridge run`` with a PINBRIDGE_DASHBOARD_PASSWORD under 12 characters stops at
+        once, naming the variable and not its value."""
+        env = {
+            **stack.base_env,
+            "PINBRIDGE_DATABASE_URL": f"sqlite:///{stack.folder / 'pb.db'}",
+            "PINBRIDGE_DASHBOARD_PASSWORD": "short-pw",
+        }
+        pinbridge = Pinbridge(stack, free_port(), env, None)
+        done = pinbridge.cli("run", "--host", "127.0.0.1", "--port", str(pinbridge.port))
+        assert done.returncode != 0
+        assert "PINBRIDGE_DASHBOARD_PASSWORD is too short" in done.stderr
+        assert "short-pw" not in done.stdout + done.stderr

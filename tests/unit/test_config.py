@@ -112,6 +112,23 @@ token = "t2"
         with pytest.raises(ConfigError, match=message):
             load_settings(write(tmp_path, text), env)
 
+    def test_short_dashboard_password_from_environment(self, tmp_path):
+        """PINBRIDGE_DASHBOARD_PASSWORD under 12 characters stops the start; the message names
+        the variable, never the value. Twelve characters are enough."""
+        with pytest.raises(ConfigError, match="PINBRIDGE_DASHBOARD_PASSWORD") as caught:
+            load_settings(None, {"PINBRIDGE_DASHBOARD_PASSWORD": "hunter2-abc"})
+        assert "hunter2" not in str(caught.value)
+        assert "12 characters" in str(caught.value)
+        settings = load_settings(None, {"PINBRIDGE_DASHBOARD_PASSWORD": "hunter2-abcd"})
+        assert settings.dashboard.password == "hunter2-abcd"
+
+    def test_short_dashboard_password_from_file(self, tmp_path):
+        """A short ``[dashboard] password`` is refused the same way."""
+        path = write(tmp_path, "[dashboard]\npassword = 'tiny-secret'\n")
+        with pytest.raises(ConfigError, match=r"dashboard\.password is too short") as caught:
+            load_settings(path, {})
+        assert "tiny-secret" not in str(caught.value)
+
 
 class TestDisplayUrl:
     @pytest.mark.parametrize(

@@ -12,12 +12,15 @@ Pages (every table works without JavaScript; the charts need it):
   same figures as JSON (for the charts, and for scripts holding a session cookie).
 
 Login: ``/ui/login`` checks a configured user's password (see :mod:`pinbridge.web.auth`) and
-sets an HttpOnly, SameSite=Strict session cookie. Without a configured user every page says
-how to configure one and shows nothing else.
+sets an HttpOnly, SameSite=Strict session cookie. The password is hashed in a worker thread,
+so a login never holds up the event loop (collection, delivery, ``/healthz``); attempts are
+throttled per client address and in total (429 with ``Retry-After``). Without a configured
+user every page says how to configure one and shows nothing else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import urllib.parse
@@ -36,7 +39,8 @@ from pinbridge.normalize import Normalizer
 from pinbridge.quality import EVENT_DATA, IDENTIFIERS
 from pinbridge.report import attribute
 from pinbridge.store.base import Store
-from pinbridge.web.auth import Sessions
+from pinbridge.web.auth import LoginThrottle, Sessions
+from pinbridge.web.proxies import TrustedProxies
 
 __all__ = ["Dashboard", "dashboard_routes"]
 
@@ -79,6 +83,8 @@ class Dashboard:
         default_region: for normalising searched phone numbers and emails.
         secure_cookie: mark the session cookie ``Secure`` (HTTPS only).
         clock: seconds since the epoch.
+        throttle: how often login may be tried (default: :class:`LoginThrottle`'s limits).
+        trusted_proxies: whose forwarding headers name the client, for the throttle.
     """
 
     def __init__(
@@ -90,9 +96,13 @@ class Dashboard:
         default_region: str = "US",
         secure_cookie: bool = False,
         clock: Callable[[], float] = time.time,
+        throttle: LoginThrottle | None = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self._store = store
         self._sessions = sessions
+        self._throttle = throttle or LoginThrottle()
+        self._proxies = trusted_proxies or TrustedProxies(())
         self._eqs = dict(eqs or {})
         self._normalizer = Normalizer(default_region=default_region, cache_size=0)
         self._secure = secure_cookie
@@ -155,7 +165,17 @@ class Dashboard:
             return self._render("disabled.html", request, status=503)
         form = dict(await _fields(request))
         user, password = form.get("user", ""), form.get("password", "")
-        cookie = self._sessions.login(user, password)
+        peer = request.client.host if request.client else ""
+        address = self._proxies.client_ip(peer, request.headers.items())
+        wait = self._throttle.acquire(address, self._clock())
+        if wait:
+            error = f"Too many login attempts; try again in {wait:.0f} s."
+            response = self._render("login.html", request, status=429, error=error)
+            response.headers["Retry-After"] = f"{wait:.0f}"
+            return response
+        # Shielded: a cancelled request must not cancel a hash not yet started, or its
+        # throttle slot would never come back.
+        cookie = await asyncio.shield(asyncio.to_thread(self._check, user, password))
         if cookie is None:
             return self._render("login.html", request, status=401, error="Wrong user or password.")
         response = RedirectResponse("/ui", status_code=303)
@@ -163,6 +183,14 @@ class Dashboard:
             COOKIE, cookie, httponly=True, samesite="strict", secure=self._secure, path="/ui"
         )
         return response
+
+    def _check(self, user: str, password: str) -> str | None:
+        """In a worker thread: the password's hash, then the throttle's slot back (when the
+        request was cancelled meanwhile, the slot stays taken until the hash ends)."""
+        try:
+            return self._sessions.login(user, password)
+        finally:
+            self._throttle.release()
 
     async def logout(self, request: Request) -> Response:
         response = RedirectResponse("/ui/login", status_code=303)
