@@ -578,6 +578,8 @@ class TestFaults:
             {"latency_ms": "fast"},
             {"unknown": 1},
             {"error_statuses": [404]},
+            {"error_statuses": []},
+            {"error_rate": 1, "error_statuses": []},
         ],
     )
     async def test_control_refuses_bad_settings(

@@ -6,6 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from pinbridge.pinterest.emulator import FaultSettings
 from pinbridge.pinterest.emulator_cli import emulator, parse_rate_limit, parse_tokens
 
 
@@ -53,3 +54,29 @@ def test_help_lists_the_contract_options() -> None:
     for option in ("--host", "--port", "--token", "--rate-limit", "--strict / --lenient",
                    "--error-rate", "--latency-ms", "--drop-rate", "--seed"):  # fmt: skip
         assert option in result.output
+
+
+@pytest.mark.parametrize("value", ["404", "600", "none"])
+def test_error_status_out_of_range(value: str) -> None:
+    """``--error-status`` takes 500 to 599 only; anything else is a usage error."""
+    result = CliRunner().invoke(emulator, ["--error-status", value])
+    assert result.exit_code == 2
+    assert "--error-status" in result.output
+
+
+def test_no_error_status_is_refused() -> None:
+    """Fault settings without a status to inject cannot be built."""
+    with pytest.raises(ValueError, match="at least one status"):
+        FaultSettings(error_rate=1.0, error_statuses=())
+
+
+def test_error_status_reaches_the_faults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--error-status`` (repeatable) sets the statuses; without it, 500 and 503."""
+    seen = []
+    monkeypatch.setattr(
+        "pinbridge.pinterest.emulator_cli.create_emulator_app", lambda c: seen.append(c)
+    )
+    monkeypatch.setattr("uvicorn.Server.run", lambda self: None)
+    for args in (["--error-status", "502", "--error-status", "504"], []):
+        assert CliRunner().invoke(emulator, args).exit_code == 0
+    assert [c.faults.error_statuses for c in seen] == [(502, 504), (500, 503)]

@@ -78,6 +78,14 @@ def parse_rate_limit(value: str) -> int:
     help="An advertiser-defined event name to accept (repeatable).",
 )
 @click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1))
+@click.option(
+    "--error-status",
+    "error_statuses",
+    multiple=True,
+    type=click.IntRange(500, 599),
+    metavar="STATUS",
+    help="A status (500-599) injected errors pick from (repeatable). Default: 500 and 503.",
+)
 @click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--drop-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--burst-429", default=0, show_default=True, type=click.IntRange(min=0))
@@ -90,6 +98,7 @@ def emulator(
     strict: bool,
     advertiser_events: tuple[str, ...],
     error_rate: float,
+    error_statuses: tuple[int, ...],
     latency_ms: int,
     drop_rate: float,
     burst_429: int,
@@ -103,6 +112,7 @@ def emulator(
         advertiser_defined_event_names=frozenset(advertiser_events),
         faults=FaultSettings(
             error_rate=error_rate,
+            error_statuses=error_statuses or FaultSettings().error_statuses,
             latency_ms=latency_ms,
             drop_rate=drop_rate,
             burst_429=burst_429,

@@ -45,7 +45,8 @@ class FaultSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Args:
         error_rate: probability that a request is answered with one of ``error_statuses``
             (500 ``{code: 1}``; 503 ``{code: 4197}``, Pinterest's "ramped down" answer).
-        error_statuses: the statuses an injected error picks from, uniformly.
+        error_statuses: the statuses an injected error picks from, uniformly; at least one
+            (``ValueError`` otherwise, a 400 from the control endpoint).
         latency_ms: added to every request before it is answered.
         drop_rate: probability that the connection is dropped without a complete response.
         burst_429: the next N requests are answered 429 ``{code: 8}``.
@@ -58,6 +59,10 @@ class FaultSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     drop_rate: Rate = 0.0
     burst_429: NonNegative = 0
     retry_after_seconds: Annotated[int, Meta(ge=1)] = 1
+
+    def __post_init__(self) -> None:
+        if not self.error_statuses:  # an injected error would have no status to pick
+            raise ValueError("error_statuses must name at least one status (500-599)")
 
 
 @dataclass(frozen=True, slots=True)
