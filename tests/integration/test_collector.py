@@ -233,6 +233,15 @@ class TestPinterestEvents:
             "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
         ]
 
+    async def test_pinterest_events_wake_the_sender(self, h):
+        """Accepted Pinterest-shaped events wake the sender; a request accepting none does not."""
+        valid = {"event_name": "lead", "event_id": "W1", "event_time": int(NOW)}
+        valid["user_data"] = {"em": "jane@example.com"}
+        await h.post("/v1/pinterest/events", {"data": [{"event_name": "lead"}]})
+        assert h.woken == 0
+        await h.post("/v1/pinterest/events", {"data": [valid]})
+        assert h.woken == 1
+
 
 BOT = "Mozilla/5.0 (compatible; Pinterestbot/1.0; +http://www.pinterest.com/bot.html)"
 

@@ -171,7 +171,10 @@ class Collector:
         for message in messages:
             if isinstance(message, dict):
                 message.setdefault("event_name", None)
-        return self._json(_answer(await self._acceptor.accept(messages, now=self._clock())))
+        results = await self._acceptor.accept(messages, now=self._clock())
+        if any(r.status == "accepted" for r in results):
+            self._on_accept()
+        return self._json(_answer(results))
 
     async def _accept(self, messages: list[Any], sent_at: object) -> list[ItemResult]:
         now = self._clock()
