@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -216,6 +217,28 @@ class TestCookies:
         response = await h.collect(page(), headers={"X-Forwarded-Proto": "https"})
         assert not any("Secure" in c for c in set_cookies(response).values())
 
+    @pytest.mark.parametrize(
+        "epik", ["dj0y%E2%82%AC", "caf%C3%A9", "a%3Bb", "a%20b", "q%22", "b%5C", "x" * 513]
+    )
+    async def test_click_id_that_is_no_cookie_value_is_used_not_kept(self, h, epik):
+        """A click id outside RFC 6265's cookie characters (non-ASCII, ``;``, space, quote,
+        backslash) or too long is used for the event, sets no cookie, and the answer is 200."""
+        response = await h.collect(page(url=f"https://shop.example/p?epik={epik}"))
+        assert response.status_code == 200
+        assert response.json()["success"] is True
+        cookies = set_cookies(response)
+        assert "_epik" not in cookies
+        assert cookies["_pb_aid"].startswith("_pb_aid=new-anon;")
+        assert h.acceptor.messages[0]["context"]["page"]["url"].endswith(epik)
+
+    async def test_kept_click_id_reads_back(self, h):
+        """A click id with cookie characters that need quoting (``=``, ``/``) comes back from
+        the cookie as it was sent."""
+        first = await h.collect(page(url="https://shop.example/p?epik=dj0y%2FJnU9%3D"))
+        assert "_epik" in set_cookies(first)
+        await h.collect(page(url="https://shop.example/cart", messageId="m2"))
+        assert h.acceptor.messages[-1]["context"]["cookies"] == {"_epik": "dj0y/JnU9="}
+
     async def test_consent_denied_sets_no_cookie_and_expires_epik(self, h):
         """Without ads consent no cookie is set and an existing _epik is expired."""
         message = page()
@@ -248,6 +271,55 @@ class TestCors:
         other = await h.collect(page(), key="wk-other", origin=SHOP)
         own = await h.collect(page(), key="wk-other", origin="http://collector.example")
         assert (other.status_code, own.status_code) == (403, 200)
+
+    async def test_origin_judged_on_the_basic_auth_key(self, h):
+        """CORS uses the key that authorizes: HTTP Basic auth with a key that has no list is
+        refused from another key's origin, with or without that key in ?writeKey=."""
+        basic = {"Authorization": "Basic " + base64.b64encode(b"wk-other:").decode()}
+        alone = await h.collect(page(), key=None, headers=basic)
+        beside = await h.collect(page(), key=KEY, headers=basic)
+        assert (alone.status_code, beside.status_code) == (403, 403)
+        assert h.acceptor.messages == []
+        own = await h.collect(page(), key=None, origin="http://collector.example", headers=basic)
+        assert own.status_code == 200
+
+    async def test_basic_auth_key_with_the_origin_listed(self, h):
+        """Basic auth with the key whose list holds the origin is accepted."""
+        basic = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
+        response = await h.collect(page(), key=None, headers=basic)
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == SHOP
+
+    @pytest.mark.parametrize(
+        ("listed", "sent"),
+        [
+            ("https://shop.example:443", "https://shop.example"),
+            ("https://shop.example", "https://shop.example:443"),
+            ("http://shop.example:80", "http://shop.example"),
+            ("HTTP://Shop.Example/", "http://shop.example:80"),
+        ],
+    )
+    async def test_default_ports_are_the_same_origin(self, listed, sent):
+        """``:443`` for https and ``:80`` for http are dropped before comparing."""
+        h = Harness(origins={KEY: [listed]})
+        assert (await h.collect(page(), origin=sent)).status_code == 200
+        await h.http.aclose()
+
+    async def test_other_ports_stay_apart(self):
+        """A port other than the default is another origin (https on :80 too)."""
+        h = Harness(origins={KEY: ["https://shop.example"]})
+        for sent in ("https://shop.example:8443", "https://shop.example:80", "http://shop.example"):
+            assert (await h.collect(page(), origin=sent)).status_code == 403, sent
+        await h.http.aclose()
+
+    async def test_own_origin_with_default_port(self, h):
+        """The own origin matches with the default port in the Host header or the Origin."""
+        response = await h.collect(
+            page(),
+            key="wk-other",
+            origin="http://collector.example:80",
+        )
+        assert response.status_code == 200
 
     async def test_open_key_takes_any_origin(self):
         """The development key, without a list, accepts any origin."""

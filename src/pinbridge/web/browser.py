@@ -17,12 +17,18 @@ https): ``_epik`` when the page URL carries an ``epik`` (the URL wins over an ol
 ``_pb_aid`` always (generated when missing; its year starts again at each request). ``_pb_aid``
 is ``HttpOnly``: only the server reads it. ``_epik`` is not, because the Pinterest Tag reads
 and writes a first-party cookie of the same name. A request whose events deny ads consent
-sets no cookie and expires ``_epik``.
+sets no cookie and expires ``_epik``. A click id that cannot be a cookie value as it is (RFC
+6265: printable ASCII without space, ``"``, ``,``, ``;`` or a backslash; at most 512
+characters) is used for the events but not kept in a cookie; no cookie can turn accepted
+events into an error answer.
 
 The write key comes from ``?writeKey=`` or the body's ``writeKey`` (a beacon cannot send
-HTTP Basic auth). CORS: each write key has an allow-list of site origins; a browser request
-from any other origin gets 403 and is not accepted. A key without a list accepts only its own
-origin, except the development key (any origin, for local testing with ``make run``).
+HTTP Basic auth); HTTP Basic auth, when sent, wins, as on the collector's other endpoints.
+CORS: each write key has an allow-list of site origins; a browser request from any other
+origin gets 403 and is not accepted. The origin is judged on the key that authorizes the
+request. A key without a list accepts only its own origin, except the development key (any
+origin, for local testing with ``make run``). Origins are compared without case, a trailing
+``/`` or a default port (``:443`` for https, ``:80`` for http).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from importlib import resources
 from typing import Any, Final
 
 import msgspec
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -46,7 +53,7 @@ from pinbridge.inputs.fields import click_id_from_url, get_path
 from pinbridge.mapping import DEFAULT_EVENT_MAP, EventMapper, name_key, primary_event
 from pinbridge.pinterest.schema import EVENT_NAMES
 from pinbridge.transform import TransformOptions
-from pinbridge.web.collector import Collector, _answer, _BadRequest
+from pinbridge.web.collector import Collector, _answer, _BadRequest, _basic_user
 from pinbridge.web.proxies import TrustedProxies
 
 __all__ = [
@@ -59,6 +66,8 @@ __all__ = [
     "tag_event_map",
 ]
 
+log = structlog.get_logger("pinbridge.web.browser")
+
 EPIK_COOKIE: Final = "_epik"
 ANONYMOUS_ID_COOKIE: Final = "_pb_aid"
 #: Lifetime of both cookies, in seconds: one year.
@@ -68,8 +77,11 @@ _MAP_SLOT = b"{/*EVENT_MAP*/}"
 _ANY = "*"
 #: What an anonymous id taken from a message must look like to become the cookie's value.
 _COOKIE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-#: Longer click ids are used for the event but not kept in a cookie.
-_MAX_EPIK = 512
+#: Click ids kept in a cookie: RFC 6265's cookie-octets (printable ASCII but space, ``"``,
+#: ``,``, ``;`` and ``\``), at most 512 of them. Others are used for the event, not kept.
+_COOKIE_EPIK = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]{1,512}")
+#: Default ports, dropped from origins before comparing them.
+_DEFAULT_PORTS: Final = (("https://", ":443"), ("http://", ":80"))
 _PREFLIGHT_MAX_AGE = "86400"
 
 
@@ -100,7 +112,12 @@ def _tag_name(event_name: str) -> str:
 
 
 def _origin(value: str) -> str:
-    return value.strip().rstrip("/").lower()
+    """An origin as compared: lower case, without a trailing ``/`` or a default port."""
+    origin = value.strip().rstrip("/").lower()
+    for scheme, port in _DEFAULT_PORTS:
+        if origin.startswith(scheme) and origin.endswith(port):
+            return origin.removesuffix(port)
+    return origin
 
 
 class CorsPolicy:
@@ -119,7 +136,11 @@ class CorsPolicy:
         self._any = frozenset(o for listed in self._origins.values() for o in listed)
 
     def allows(self, origin: str, key: str | None, own_origin: str) -> bool:
-        """Whether a browser on ``origin`` may send with ``key`` (``None``: not yet known)."""
+        """Whether a browser on ``origin`` may send with ``key``.
+
+        ``key`` is ``None`` only for a preflight without ``?writeKey=`` (a browser sends no
+        credentials then): any listed origin passes, and the request itself is judged again.
+        """
         origin = _origin(origin)
         if origin == _origin(own_origin):
             return True
@@ -191,7 +212,9 @@ class BrowserCollector:
         """``POST /v1/collect``: pb.js's events, completed from the request, then accepted."""
         collector = self._collector
         origin = request.headers.get("origin")
-        key = request.query_params.get("writeKey")
+        # The key the collector will authorize (Basic auth first), so that CORS is judged on it.
+        key = _basic_user(request.headers.get("authorization", ""))
+        key = key or request.query_params.get("writeKey")
         try:
             body = await collector._body(request)
             messages, sent_at = _messages(body)
@@ -234,7 +257,10 @@ class BrowserCollector:
         response = collector._json(_answer(results))
         if origin is not None:
             self._allow(response, origin)
-        self._set_cookies(response, request, messages, anonymous_id)
+        try:
+            self._set_cookies(response, request, messages, anonymous_id)
+        except Exception:  # the events are accepted: an error now would make pb.js resend them
+            log.exception("could not set the browser cookies")
         return response
 
     def _own_origin(self, request: Request) -> str:
@@ -259,7 +285,7 @@ class BrowserCollector:
                 response.delete_cookie(EPIK_COOKIE, path="/", secure=secure, samesite="lax")
             return
         epik = _url_epik(messages)
-        if epik and len(epik) <= _MAX_EPIK:
+        if epik and _COOKIE_EPIK.fullmatch(epik):
             response.set_cookie(
                 EPIK_COOKIE, epik, max_age=COOKIE_MAX_AGE, secure=secure, samesite="lax"
             )
