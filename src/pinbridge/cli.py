@@ -251,6 +251,13 @@ def replay(
         since_time = _parse_since(since, now=time.time()) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    names = [d.name for d in effective_destinations(settings)]
+    if destination is not None and destination not in names:
+        raise click.BadParameter(
+            f"no destination {destination!r} is configured; the destinations are: "
+            + ", ".join(names),
+            param_hint="--destination",
+        )
     count = run_with_store(settings, _replay(settings, reason, since_time, destination))
     click.echo(f"{count:,} dead letters queued again.")
 
@@ -275,10 +282,18 @@ async def _replay(
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _parse_since(value: str, *, now: float) -> float:
+def _duration(value: str) -> int | None:
+    """Seconds of ``2h``, ``7d`` (s, m, h, d); ``None`` for anything else."""
     text = value.strip().lower()
     if text[:-1].isdigit() and text[-1:] in _UNITS:
-        return now - int(text[:-1]) * _UNITS[text[-1]]
+        return int(text[:-1]) * _UNITS[text[-1]]
+    return None
+
+
+def _parse_since(value: str, *, now: float) -> float:
+    seconds = _duration(value)
+    if seconds is not None:
+        return now - seconds
     return float(parse_time(value))
 
 
@@ -459,13 +474,20 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
     """Conversions and their value per campaign, by last Pinterest click."""
     settings = _settings(config_path)
     now = time.time()
+    window_seconds = _duration(window)
+    if window_seconds is None or round(window_seconds / 86400) not in CLICK_WINDOW_DAYS:
+        raise click.BadParameter(
+            f"takes a click attribution window: 1d, 7d, 14d or 30d, not {window!r}",
+            param_hint="--window",
+        )
     try:
-        window_seconds = now - _parse_since(window, now=now)
         since_time = _parse_since(since, now=now)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if round(window_seconds / 86400) not in CLICK_WINDOW_DAYS:
-        raise click.BadParameter("use 1d, 7d, 14d or 30d", param_hint="--window")
+    except ValueError:
+        raise click.BadParameter(
+            "takes a time: ISO-8601 (2026-01-31 or 2026-01-31T12:00:00Z), an epoch number, "
+            f"or a time ago (2h, 7d), not {since!r}",
+            param_hint="--since",
+        ) from None
     rows = run_with_store(
         settings, _attribution(settings, since_time, window_seconds, quiet=as_json)
     )
