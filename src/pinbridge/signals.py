@@ -96,6 +96,7 @@ def _page(url: str) -> str | None:
         return None
     if not parts.netloc:
         return None
-    site = f"{parts.scheme}://{parts.netloc}"
+    # The host without any user name before it (``https://zelda@shop.example/``).
+    site = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     page = f"{site}{parts.path}"
     return site if looks_personal(page) else page[:500]

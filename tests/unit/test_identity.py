@@ -205,6 +205,7 @@ def test_utm_parameters():
             "https://shop.example/p/40123456789012",
             {},
         ),
+        ("https://zelda@shop.example/p?x=1", "https://shop.example/p", {}),
     ],
 )
 def test_click_keeps_no_personal_data(url, landing_url, utm):
