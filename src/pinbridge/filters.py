@@ -1,4 +1,4 @@
-"""Traffic that must not reach Pinterest: bots and crawlers, and users who denied ads consent.
+"""Traffic that must not reach Pinterest: bots, users who denied ads consent, calls sent elsewhere.
 
 Pure: each check looks at the input event (and the events it became) and returns the reason
 to drop it, or ``None``. Dropped events are answered ``dropped`` with that reason and counted;
@@ -10,6 +10,7 @@ since one lookup costs about 0.3 ms and the same agents come back all day.
 
 Consent follows what pb.js sends (``context.consent.ads``) and Segment's consent spec
 (``context.consent.categoryPreferences``, a category named like advertising set to false).
+A Segment call whose ``integrations`` object turns Pinterest off is dropped too.
 """
 
 from __future__ import annotations
@@ -22,10 +23,23 @@ from crawlerdetect import CrawlerDetect
 
 from pinbridge.pinterest.schema import ConversionEvent
 
-__all__ = ["BOT", "CONSENT", "TrafficFilter", "ads_consent_denied", "bot_name"]
+__all__ = [
+    "BOT",
+    "CONSENT",
+    "INTEGRATIONS",
+    "TrafficFilter",
+    "ads_consent_denied",
+    "bot_name",
+    "pinterest_excluded",
+]
 
 BOT: Final = "bot"
 CONSENT: Final = "consent"
+INTEGRATIONS: Final = "integrations"
+#: Names under which a Segment call's ``integrations`` object may address this destination.
+_OUR_NAMES: Final = frozenset(
+    {"pinterest", "pinterest conversions api", "pinterest conversions", "pinbridge"}
+)
 _ADS_CATEGORIES: Final = frozenset({"ads", "advertising", "marketing", "targeting"})
 _detector = CrawlerDetect()
 
@@ -56,6 +70,26 @@ def ads_consent_denied(message: object) -> bool:
     return False
 
 
+def pinterest_excluded(message: object) -> bool:
+    """Whether a Segment call's ``integrations`` keeps it away from Pinterest.
+
+    As Segment reads it: ``{"Pinterest": false}`` excludes it; ``{"All": false}`` excludes
+    every destination not named with ``true`` (or with an object of options). The names
+    ``Pinterest``, ``Pinterest Conversions API`` and ``pinbridge`` are recognised, ignoring case.
+    """
+    if not isinstance(message, dict):
+        return False
+    integrations = message.get("integrations")
+    if not isinstance(integrations, dict):
+        return False
+    ours = [v for k, v in integrations.items() if str(k).strip().lower() in _OUR_NAMES]
+    if any(v is True or isinstance(v, dict) for v in ours):
+        return False
+    if any(v is False for v in ours):
+        return True
+    return any(str(k).strip().lower() == "all" and v is False for k, v in integrations.items())
+
+
 class TrafficFilter:
     """Decides whether an accepted event is dropped before delivery, and why.
 
@@ -83,6 +117,8 @@ class TrafficFilter:
         """
         if self._consent and ads_consent_denied(message):
             return CONSENT
+        if pinterest_excluded(message):
+            return INTEGRATIONS
         if self._bots:
             agents: list[object] = [e.user_data.client_user_agent for e in events]
             for agent in agents or [user_agent]:

@@ -309,6 +309,18 @@ class TestUnwantedTraffic:
         assert ("em" in user) is kept
         await store.aclose()
 
+    async def test_integrations_turning_pinterest_off_drop_the_call(self, h):
+        """A call sent with ``integrations: {"Pinterest": false}`` is dropped and counted."""
+        message = track(integrations={"All": True, "Pinterest": False})
+        response = await h.post("/v1/track", message)
+        assert response.json()["results"] == [
+            {"index": 0, "status": "dropped", "reason": "integrations"}
+        ]
+        assert await h.queued() == {}
+        assert 'pinbridge_events_dropped_total{reason="integrations"} 1.0' in (
+            h.metrics.render().decode()
+        )
+
     async def test_group_calls_are_ignored_not_rejected(self, h):
         """Segment's group call (SDKs send it) is taken and ignored, alone or in a batch; its
         traits (the group's) are not read as the person's."""

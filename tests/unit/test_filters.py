@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinbridge.filters import ads_consent_denied, bot_name
+from pinbridge.filters import ads_consent_denied, bot_name, pinterest_excluded
 from pinbridge.inputs.segment import correct_clock_skew
 
 BROWSER = (
@@ -90,3 +90,30 @@ class TestClockSkew:
         """timestamp moves by receivedAt - sentAt, as Segment's servers do."""
         correct_clock_skew(message, batch_sent_at, 1500.0)
         assert message["timestamp"] == expected
+
+
+class TestIntegrations:
+    @pytest.mark.parametrize(
+        ("integrations", "excluded"),
+        [
+            (None, False),
+            ({}, False),
+            ({"Pinterest": False}, True),
+            ({"pinterest conversions api": False}, True),
+            ({"Pinterest": True}, False),
+            ({"All": False}, True),
+            ({"All": False, "Pinterest": True}, False),
+            ({"All": False, "Pinterest": {"some": "option"}}, False),
+            ({"All": True, "Pinterest": False}, True),
+            ({"All": False, "Mixpanel": True}, True),
+            ({"Mixpanel": False}, False),
+            ({"All": "false"}, False),
+            ("Pinterest", False),
+        ],
+    )
+    def test_segment_integrations(self, integrations, excluded):
+        """A call's ``integrations`` keeps it from Pinterest as Segment reads it."""
+        message = {"type": "track", "event": "x"}
+        if integrations is not None:
+            message["integrations"] = integrations
+        assert pinterest_excluded(message) is excluded
