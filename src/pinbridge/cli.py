@@ -25,7 +25,13 @@ from pinbridge.cli_diagnostics import run_with_store, store_unavailable
 from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings, store_session
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, person_keys
-from pinbridge.importer import IMPORT_DEDUP_WINDOW, ImportSummary, count_rows, import_rows
+from pinbridge.importer import (
+    IMPORT_DEDUP_WINDOW,
+    ImportSummary,
+    NotUtf8Error,
+    count_rows,
+    import_rows,
+)
 from pinbridge.inputs.fields import parse_time
 from pinbridge.offline import ColumnMap
 from pinbridge.pinterest.emulator_cli import emulator
@@ -105,6 +111,9 @@ def run_transform(
             obj = decode(line)
         except msgspec.DecodeError as exc:
             result = TransformResult(ok=False, errors=[Problem("", f"not valid JSON: {exc}")])
+        except UnicodeDecodeError as exc:
+            message = f"not UTF-8 (byte {exc.start + 1} of the line); JSON must be UTF-8"
+            result = TransformResult(ok=False, errors=[Problem("", message)])
         else:
             result = transformer(
                 obj, now=int(time.time()) if now is None else now, default_source=source
@@ -363,8 +372,12 @@ def import_(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--map") from None
     report = report or file.with_name(file.name + ".report.csv")
+    try:
+        total = count_rows(file, file_format)
+    except NotUtf8Error as exc:
+        raise click.ClickException(str(exc)) from None
     summary = run_with_store(
-        settings, _import(settings, file, file_format, columns, default_event, report)
+        settings, _import(settings, file, file_format, columns, default_event, report, total)
     )
     click.echo(
         f"{summary.rows:,} rows: {summary.accepted:,} accepted, {summary.duplicate:,} already "
@@ -389,10 +402,10 @@ async def _import(
     columns: ColumnMap,
     default_event: str,
     report_path: Path,
+    total: int,
 ) -> ImportSummary:
     async with store_session(settings) as store:
         acceptor = build_acceptor(settings, store, dedup_window=IMPORT_DEDUP_WINDOW)
-        total = count_rows(file, file_format)
         with (
             file.open(encoding="utf-8-sig", newline="") as stream,
             report_path.open("w", encoding="utf-8", newline="") as report,

@@ -9,6 +9,7 @@ typo never silently falls back to a default. Every key is documented in
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -52,6 +53,8 @@ DEV_WRITE_KEY = "dev-write-key"
 EMULATOR_DESTINATION = "emulator"
 EMULATOR_AD_ACCOUNT = "549755885175"
 _ACCOUNT = re.compile(r"\d{1,18}")
+#: Pinterest refuses events older than 7 days: ``max_event_age_seconds`` may not exceed it.
+MAX_EVENT_AGE_LIMIT = 7 * 86400
 _ORIGIN = re.compile(r"https?://[^/?#\s]+", re.IGNORECASE)
 
 
@@ -265,6 +268,10 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         _section(data, "store")["url"] = env["PINBRIDGE_DATABASE_URL"]
     if env.get("PINBRIDGE_WRITE_KEYS"):
         keys = [k.strip() for k in env["PINBRIDGE_WRITE_KEYS"].split(",") if k.strip()]
+        if not keys:
+            raise ConfigError(
+                "PINBRIDGE_WRITE_KEYS holds no write key: give comma-separated keys, or unset it"
+            )
         _section(data, "server")["write_keys"] = keys
     if env.get("PINBRIDGE_DASHBOARD_PASSWORD"):
         password = env["PINBRIDGE_DASHBOARD_PASSWORD"]
@@ -275,6 +282,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     account, token = env.get("PINTEREST_AD_ACCOUNT_ID"), env.get("PINTEREST_ACCESS_TOKEN")
     destinations = data.setdefault("destinations", [])
     if account and not destinations:
+        if not _ACCOUNT.fullmatch(account):
+            raise ConfigError("PINTEREST_AD_ACCOUNT_ID must be 1 to 18 digits")
         destinations.append({"name": "pinterest", "ad_account_id": account})
     for destination in destinations:
         if isinstance(destination, dict):
@@ -353,14 +362,13 @@ def _check(settings: Settings) -> None:
             f"store.url: unsupported database URL {settings.store.url.split(':', 1)[0]!r}; "
             "use sqlite:///path or postgresql://user:password@host/database"
         )
-    if settings.store.pool_size < 2:
-        raise ConfigError("store.pool_size must be at least 2")
     if settings.store.synchronous.upper() not in ("NORMAL", "FULL"):
         raise ConfigError("store.synchronous must be NORMAL or FULL")
-    if not 1 <= settings.delivery.batch_size <= 1000:
-        raise ConfigError("delivery.batch_size must be between 1 and 1000")
-    if not 0 <= settings.delivery.linger_seconds <= 10:
-        raise ConfigError("delivery.linger_seconds must be between 0 and 10")
+    _check_ranges(settings)
+    if settings.delivery.backoff_cap_seconds < settings.delivery.backoff_base_seconds:
+        raise ConfigError(
+            "delivery.backoff_cap_seconds must be at least delivery.backoff_base_seconds"
+        )
     options = settings.transform
     if options.unmapped not in ("custom", "drop"):
         raise ConfigError("transform.unmapped must be 'custom' or 'drop'")
@@ -368,6 +376,63 @@ def _check(settings: Settings) -> None:
         Transformer(options)
     except ValueError as exc:
         raise ConfigError(f"transform: {exc}") from exc
+
+
+def _numbers(settings: Settings) -> list[tuple[str, float, float, float | None, bool]]:
+    """Every numeric setting: (key, value, low, high or ``None``, whether ``low`` itself is
+    allowed). 0 is allowed only where it is documented to mean "off"."""
+    server, store, delivery = settings.server, settings.store, settings.delivery
+    transform, identity = settings.transform, settings.identity
+    rows: list[tuple[str, float, float, float | None, bool]] = [
+        ("server.port", server.port, 1, 65535, True),
+        ("server.max_body_bytes", server.max_body_bytes, 1, None, True),
+        ("server.max_events_per_request", server.max_events_per_request, 1, None, True),
+        ("server.requests_per_minute_per_key", server.requests_per_minute_per_key, 0, None, True),
+        ("store.dedup_window_seconds", store.dedup_window_seconds, 0, None, False),
+        ("store.pool_size", store.pool_size, 2, None, True),
+        ("delivery.batch_size", delivery.batch_size, 1, 1000, True),
+        ("delivery.lease_seconds", delivery.lease_seconds, 0, None, False),
+        ("delivery.poll_interval_seconds", delivery.poll_interval_seconds, 0, None, False),
+        ("delivery.backoff_base_seconds", delivery.backoff_base_seconds, 0, None, False),
+        ("delivery.backoff_cap_seconds", delivery.backoff_cap_seconds, 0, None, False),
+        ("delivery.rate_limit_per_minute", delivery.rate_limit_per_minute, 1, None, True),
+        ("delivery.paused_probe_seconds", delivery.paused_probe_seconds, 0, None, False),
+        ("delivery.timeout_seconds", delivery.timeout_seconds, 0, None, False),
+        ("delivery.concurrency", delivery.concurrency, 1, 64, True),
+        ("delivery.linger_seconds", delivery.linger_seconds, 0, 10, True),
+        (
+            "transform.max_event_age_seconds",
+            transform.max_event_age_seconds,
+            1,
+            MAX_EVENT_AGE_LIMIT,
+            True,
+        ),
+        ("transform.future_skew_seconds", transform.future_skew_seconds, 0, None, True),
+        ("identity.retention_days", identity.retention_days, 1, None, True),
+    ]
+    for kind, most in identity.max_per_kind.items():
+        rows.append((f"identity.max_per_kind.{kind}", most, 1, None, True))
+    for number, limits in enumerate(server.key_limits.values(), start=1):
+        for name in ("requests_per_minute", "max_body_bytes", "max_events_per_request"):
+            value = getattr(limits, name)
+            if value is not None:
+                # The write key itself is never printed: its entry is named by position.
+                key = f"server.key_limits.<entry {number}>.{name}"
+                rows.append((key, value, 1, None, True))
+    return rows
+
+
+def _check_ranges(settings: Settings) -> None:
+    for name, value, low, high, low_allowed in _numbers(settings):
+        too_low = value < low if low_allowed else value <= low
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            if high is None:
+                bounds = f"at least {low:g}" if low_allowed else f"more than {low:g}"
+            elif low_allowed:
+                bounds = f"between {low:g} and {high:g}"
+            else:
+                bounds = f"more than {low:g} and at most {high:g}"
+            raise ConfigError(f"{name} must be {bounds}")
 
 
 def _check_password(name: str, password: str) -> None:

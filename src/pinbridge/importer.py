@@ -3,7 +3,8 @@
 Rows are read in chunks, turned into offline input events (:mod:`pinbridge.offline`) and
 accepted like any other event, in the same store: ``pinbridge run`` (or a worker) delivers
 them. Every row gets a line in the report: accepted, duplicate (already imported), dropped,
-or rejected with the reasons. A bad row never stops the import.
+or rejected with the reasons. A bad row never stops the import. A file that is not UTF-8
+is refused whole, before any row is read (:func:`count_rows`).
 
 Re-importing the same rows sends nothing twice: their event ids are stable (the file's event
 id, else the order id, else a digest of the row), and imports deduplicate over 8 days, longer
@@ -22,7 +23,7 @@ import msgspec
 from pinbridge.accept import Acceptor, ItemResult
 from pinbridge.offline import ColumnMap, Row, missing_time, read_rows, row_to_message
 
-__all__ = ["IMPORT_DEDUP_WINDOW", "ImportSummary", "import_rows"]
+__all__ = ["IMPORT_DEDUP_WINDOW", "ImportSummary", "NotUtf8Error", "count_rows", "import_rows"]
 
 #: Dedup window of imports: longer than Pinterest's 7-day limit on event age.
 IMPORT_DEDUP_WINDOW: Final = 8 * 86400.0
@@ -55,16 +56,17 @@ async def import_rows(
     summary = ImportSummary()
     writer = csv.writer(report)
     writer.writerow(["row", "status", "event_ids", "reasons"])
+    header = file_format == "csv"
     for chunk in _chunks(read_rows(stream, file_format), CHUNK):
         messages: list[dict[str, Any]] = []
         numbers: list[int] = []
         for row in chunk:
-            problem = _row_problem(row, columns)
+            problem = _row_problem(row, columns, header=header)
             if problem:
                 _count(summary, "rejected")
                 writer.writerow([row.number, "rejected", "", problem])
                 continue
-            fields = columns.resolve(list(row.columns))
+            fields = columns.resolve(list(row.columns), header=header)
             messages.append(row_to_message(row.columns, fields, default_event=default_event))
             numbers.append(row.number)
         if messages:
@@ -77,11 +79,11 @@ async def import_rows(
     return summary
 
 
-def _row_problem(row: Row, columns: ColumnMap) -> str:
+def _row_problem(row: Row, columns: ColumnMap, *, header: bool) -> str:
     if row.error:
         return row.error
     try:
-        fields = columns.resolve(list(row.columns))
+        fields = columns.resolve(list(row.columns), header=header)
     except ValueError as exc:
         return str(exc)
     if missing_time(row.columns, fields):
@@ -110,8 +112,30 @@ def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
+class NotUtf8Error(ValueError):
+    """A file to import is not UTF-8 (nothing of it is imported)."""
+
+
 def count_rows(path: Path, file_format: str) -> int:
-    """Data rows in a file (for the progress bar)."""
-    with path.open(encoding="utf-8", newline="") as stream:
-        lines = sum(1 for line in stream if line.strip())
+    """Data rows in a file (for the progress bar), after checking that all of it is UTF-8.
+
+    A file that is not UTF-8 is refused whole, before any row is imported: decoding it some
+    other way would hash wrong names and cities, and rejecting only the rows with a stray byte
+    would leave the file half imported.
+
+    Raises:
+        NotUtf8Error: a line is not UTF-8; the message names the line, never its content.
+    """
+    lines = 0
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise NotUtf8Error(
+                    f"{path.name}: line {number} is not UTF-8 (byte {exc.start + 1} of the "
+                    "line); save the file as UTF-8 (in Excel: CSV UTF-8) and import it again. "
+                    "Nothing was imported."
+                ) from None
+            lines += bool(line.strip())
     return max(lines - 1, 0) if file_format == "csv" else lines

@@ -117,14 +117,21 @@ class ColumnMap:
         self._explicit = dict(explicit or {})
         self._known: dict[tuple[str, ...], dict[str, str]] = {}
 
-    def resolve(self, columns: list[str]) -> dict[str, str]:
-        """field → column for the file's header (cached: a CSV has one header)."""
+    def resolve(self, columns: list[str], *, header: bool = True) -> dict[str, str]:
+        """field → column for the file's header (cached: a CSV has one header).
+
+        ``header=False`` (JSON Lines): ``columns`` are the keys of one row, and a mapped key
+        absent from it means that row has no value for the field, not that the file lacks it.
+
+        Raises:
+            ValueError: with a header, a column named by ``--map`` is not in it.
+        """
         key = tuple(columns)
         if key not in self._known:
-            self._known[key] = self._resolve(columns)
+            self._known[key] = self._resolve(columns, header=header)
         return self._known[key]
 
-    def _resolve(self, columns: list[str]) -> dict[str, str]:
+    def _resolve(self, columns: list[str], *, header: bool) -> dict[str, str]:
         found: dict[str, str] = {}
         for column in columns:
             key = name_key(column)
@@ -132,7 +139,7 @@ class ColumnMap:
             if field and field not in found:
                 found[field] = column
         missing = [c for c in self._explicit.values() if c not in columns]
-        if missing:
+        if missing and header:
             raise ValueError(f"column {missing[0]!r} is not in the file")
         found.update(self._explicit)
         return found

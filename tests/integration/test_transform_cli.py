@@ -99,3 +99,29 @@ def test_bad_config_is_a_clear_error(tmp_path: Path):
     )
     assert completed.returncode != 0
     assert b"unmaped" in completed.stderr
+
+
+def test_a_line_that_is_not_utf8_is_one_bad_line():
+    """A stray byte (Latin-1 text) gives ok: false for its line; later lines still come out."""
+    good = json.dumps(
+        {
+            "type": "track",
+            "event": "Signed Up",
+            "messageId": "u",
+            "timestamp": NOW,
+            "context": {"traits": {"email": "a@b.co"}},
+        }
+    )
+    latin = b'{"type": "track", "event": "Signed Up", "messageId": "M\xfcnchen", "timestamp": 1}'
+    completed = subprocess.run(
+        [*PINBRIDGE, "transform", "--now", str(NOW)],
+        input=b"\n".join([good.encode(), latin, b"\xff", good.encode()]) + b"\n",
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    out = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [line["ok"] for line in out] == [True, False, False, True]
+    assert "not UTF-8" in out[1]["errors"][0]["message"]
+    assert "nchen" not in completed.stdout.decode()
+    assert b"Traceback" not in completed.stderr

@@ -172,3 +172,79 @@ class TestDisplayUrl:
         settings = load_settings(None, {"PINBRIDGE_DATABASE_URL": url})
         assert settings.store.display_url == shown
         assert "SECRET" not in repr(settings.store) and "SECRET" not in repr(settings)
+
+
+class TestRanges:
+    """Every numeric setting has bounds; a value outside them stops the start, naming the key."""
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("[delivery]\nconcurrency = 0\n", "delivery.concurrency must be between 1 and 64"),
+            ("[delivery]\nrate_limit_per_minute = 0\n", "delivery.rate_limit_per_minute"),
+            ("[delivery]\nrate_limit_per_minute = -5\n", "delivery.rate_limit_per_minute"),
+            ("[delivery]\ntimeout_seconds = -1\n", "delivery.timeout_seconds must be more"),
+            ("[delivery]\ntimeout_seconds = nan\n", "delivery.timeout_seconds"),
+            ("[delivery]\nlease_seconds = -1\n", "delivery.lease_seconds"),
+            ("[delivery]\npaused_probe_seconds = 0\n", "delivery.paused_probe_seconds"),
+            ("[delivery]\nbackoff_base_seconds = -1\n", "delivery.backoff_base_seconds"),
+            ("[delivery]\nbackoff_cap_seconds = 0.5\n", "delivery.backoff_cap_seconds"),
+            ("[delivery]\npoll_interval_seconds = 0\n", "delivery.poll_interval_seconds"),
+            ("[delivery]\nbatch_size = 0\n", "delivery.batch_size must be between 1 and 1000"),
+            ("[delivery]\nlinger_seconds = 11\n", "delivery.linger_seconds"),
+            ("[identity]\nretention_days = -1\n", "identity.retention_days must be at least 1"),
+            ("[identity]\nretention_days = 0\n", "identity.retention_days must be at least 1"),
+            ("[identity]\nmax_per_kind = {em = -1}\n", "identity.max_per_kind.em"),
+            ("[server]\nport = 70000\n", "server.port must be between 1 and 65535"),
+            ("[server]\nport = 0\n", "server.port"),
+            ("[server]\nmax_body_bytes = -1\n", "server.max_body_bytes"),
+            ("[server]\nmax_events_per_request = 0\n", "server.max_events_per_request"),
+            ("[server]\nrequests_per_minute_per_key = -1\n", "requests_per_minute_per_key"),
+            ("[store]\ndedup_window_seconds = -1\n", "store.dedup_window_seconds"),
+            ("[store]\npool_size = 1\n", "store.pool_size must be at least 2"),
+            ("[transform]\nmax_event_age_seconds = 99999999\n", "max_event_age_seconds"),
+            ("[transform]\nmax_event_age_seconds = 0\n", "max_event_age_seconds"),
+            ("[transform]\nfuture_skew_seconds = -1\n", "transform.future_skew_seconds"),
+            (
+                "[server.key_limits.'wk-secret-partner']\nrequests_per_minute = -1\n",
+                r"server.key_limits.<entry 1>.requests_per_minute must be at least 1",
+            ),
+            (
+                "[server.key_limits.'wk-secret-partner']\nmax_body_bytes = 0\n",
+                "max_body_bytes",
+            ),
+        ],
+    )
+    def test_out_of_range(self, tmp_path, text, message):
+        """The message names the key and the bounds (never a write key)."""
+        with pytest.raises(ConfigError, match=message) as caught:
+            load_settings(write(tmp_path, text), {})
+        assert "secret" not in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "[server]\nrequests_per_minute_per_key = 0\n",  # 0: no limit
+            "[server]\nport = 65535\n",
+            "[delivery]\nlinger_seconds = 0\n",
+            "[delivery]\nconcurrency = 1\nrate_limit_per_minute = 1\n",
+            "[identity]\nretention_days = 1\nmax_per_kind = {em = 1}\n",
+            "[transform]\nmax_event_age_seconds = 604800\nfuture_skew_seconds = 0\n",
+        ],
+    )
+    def test_bounds_themselves_are_accepted(self, tmp_path, text):
+        """The documented bounds, and 0 where it means "off", load."""
+        load_settings(write(tmp_path, text), {})
+
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            ({"PINTEREST_AD_ACCOUNT_ID": "x1", "PINTEREST_ACCESS_TOKEN": "t"}, "^PINTEREST_AD_"),
+            ({"PINBRIDGE_WRITE_KEYS": ","}, "PINBRIDGE_WRITE_KEYS holds no write key"),
+            ({"PINBRIDGE_WRITE_KEYS": " , "}, "PINBRIDGE_WRITE_KEYS holds no write key"),
+        ],
+    )
+    def test_bad_environment_names_the_variable(self, tmp_path, env, message):
+        """A bad environment variable is an error naming the variable, not a destination."""
+        with pytest.raises(ConfigError, match=message):
+            load_settings(write(tmp_path, ""), env)

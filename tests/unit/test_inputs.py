@@ -37,6 +37,13 @@ class TestParseTime:
         with pytest.raises(ValueError, match=r"\w"):
             parse_time(value)
 
+    @pytest.mark.parametrize("value", ["jane.doe@example.com", " Jane", "+1 650 555 0199"])
+    def test_message_never_holds_the_value(self, value):
+        """Says why, never what: a shifted CSV column may put an email in the time."""
+        with pytest.raises(ValueError) as caught:
+            parse_time(value)
+        assert str(caught.value) == "is not an ISO-8601 time or an epoch number"
+
 
 class TestFields:
     @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Small parsers shared by the input formats: times, IP addresses, click ids, strings.
 
 Each parser either returns a clean value or raises :class:`ValueError` with a message fit to
-show to the user; the caller attaches the field name.
+show to the user; the caller attaches the field name. A message says why, never what: it never
+holds the value, which may be personal data (an email in a shifted CSV column).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def parse_time_precise(value: object) -> float:
         try:
             moment = datetime.fromisoformat(stripped)
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 time or an epoch number") from None
+            raise ValueError("is not an ISO-8601 time or an epoch number") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()

@@ -1,0 +1,139 @@
+"""``pinbridge import`` as a user runs it: files with mistakes, through the real command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PINBRIDGE = [sys.executable, "-m", "pinbridge"]
+
+
+def iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment))
+
+
+@pytest.fixture(name="run")
+def _run(tmp_path: Path):
+    config = tmp_path / "pinbridge.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "pb.db"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINBRIDGE_", "PINTEREST_"))}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*PINBRIDGE, "import", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    return run
+
+
+def report_of(path: Path) -> list[dict[str, str]]:
+    with path.with_name(path.name + ".report.csv").open(encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_shifted_columns_never_put_personal_data_in_the_report(run, tmp_path: Path):
+    """An unquoted comma shifts an email into the time column: the report says why, not what."""
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "Order,Name,Email,Purchased,Total\n"
+        "77,Doe, Jane,jane.doe@example.com,2026-11-22T10:00:00,5\n"
+        f"78,Roe,rich.roe@example.com,{iso(time.time() - 60)},5\n"
+    )
+    completed = run(str(crm), "--map", "order_id=Order", "--map", "time=Purchased")
+    assert completed.returncode == 0, completed.stderr
+    report = report_of(crm)
+    assert [(r["row"], r["status"]) for r in report] == [("1", "rejected"), ("2", "accepted")]
+    assert report[0]["reasons"].startswith("timestamp: ")
+    assert "jane" not in crm.with_name("crm.csv.report.csv").read_text().lower()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("Purchased", "SECRET-jane@example.com"),
+        ("Email", "SECRET-not-an-email"),
+        ("Phone", "SECRET-phone-12"),
+        ("Birthday", "SECRET-1990"),
+        ("Gender", "SECRET-g"),
+        ("Total", "SECRET-12"),
+        ("Currency", "SECRET"),
+        ("Quantity", "SECRET-2"),
+        ("Zip", "SECRET-zip-" + "9" * 300),
+        ("Country", "SECRET-country"),
+    ],
+)
+def test_no_bad_value_is_copied_into_the_report(run, tmp_path: Path, column, value):
+    """Whatever field holds a bad value, its report line names the field, never the value."""
+    row = {
+        "Order": "1",
+        "Email": "a@example.com",
+        "Phone": "",
+        "Birthday": "",
+        "Gender": "",
+        "Total": "5",
+        "Currency": "USD",
+        "Quantity": "",
+        "ProductID": "sku-1",
+        "Zip": "",
+        "Country": "",
+        "Purchased": iso(time.time() - 60),
+    }
+    row[column] = value
+    crm = tmp_path / "crm.csv"
+    with crm.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    completed = run(str(crm), "--map", "time=Purchased")
+    assert completed.returncode == 0, completed.stderr
+    assert "SECRET" not in crm.with_name("crm.csv.report.csv").read_text()
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_line(run, tmp_path: Path):
+    """Latin-1 bytes: exit status 1, one line naming the line and the fix; nothing imported."""
+    crm = tmp_path / "latin.csv"
+    crm.write_bytes(
+        b"Order,City,Purchased\n"
+        + f"1,Berlin,{iso(time.time() - 60)}\n".encode()
+        + f"2,M\xfcnchen,{iso(time.time() - 60)}\n".encode("latin-1")
+    )
+    completed = run(str(crm))
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert "latin.csv: line 3 is not UTF-8" in completed.stderr
+    assert "save the file as UTF-8" in completed.stderr
+    assert "nchen" not in completed.stderr
+    assert not crm.with_name("latin.csv.report.csv").exists()
+
+
+def test_jsonl_rows_may_lack_a_mapped_key(run, tmp_path: Path):
+    """In JSON Lines a mapped key missing from one row is no value for that row, not an error."""
+    pos = tmp_path / "pos.jsonl"
+    now = time.time()
+    rows = [
+        {"id": "p1", "mail": "a@example.com", "paid": 10, "when": iso(now - 60)},
+        {"id": "p2", "mail": "b@example.com", "when": iso(now - 60)},  # no "paid": no value
+        {"id": "p3", "mail": "c@example.com", "paid": 10},  # no "when": no time
+    ]
+    pos.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    completed = run(str(pos), "--map", "email=mail", "--map", "value=paid", "--map", "time=when")
+    assert completed.returncode == 0, completed.stderr
+    report = sorted(report_of(pos), key=lambda r: int(r["row"]))
+    assert [(r["row"], r["status"]) for r in report] == [
+        ("1", "accepted"),
+        ("2", "accepted"),
+        ("3", "rejected"),
+    ]
+    assert "needs the time" in report[2]["reasons"]
