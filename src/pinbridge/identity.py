@@ -48,11 +48,15 @@ __all__ = [
     "IdentityTables",
     "Profile",
     "enrich",
+    "forget_digests",
     "identifier_key",
+    "identifying_digests",
+    "input_names",
     "merge_profiles",
     "person_keys",
     "resolve",
     "satisfies_identifier_rule",
+    "split_needles",
 ]
 
 #: The click attribution windows Ads Manager offers.
@@ -71,6 +75,8 @@ DEFAULT_MAX_PER_KIND: Final[Mapping[str, int]] = {
 }
 _MAX_VALUES_PER_FIELD: Final = 10
 _PROFILE_FIELDS: Final = frozenset(PROFILE_FIELDS)
+#: Profile fields whose digests are identifiers too (``em:``/``ph:`` keys).
+_IDENTIFYING_FIELDS: Final = frozenset(("em", "ph"))
 
 
 class Profile(msgspec.Struct):
@@ -157,15 +163,19 @@ def resolve(
         person = tables.new_person(now)
     else:
         person = _merge_guarded(tables, people, keys, known, now, max_per_kind)
+    owned = {k for k in keys if known.get(k) == person}
     new = [k for k in keys if k not in known]
     if new:
-        tables.attach(person, _within_limits(tables, person, new, max_per_kind), now)
+        attached = _within_limits(tables, person, new, max_per_kind)
+        tables.attach(person, attached, now)
+        owned.update(attached)
     click = signals.click
     if click is not None:
         tables.add_click(person, click)
     profile = tables.profile(person)
     stale = profile.seen <= now - _TOUCH_EVERY
-    if _remember(profile, signals) or stale:
+    shared = any(p != person for p in known.values())  # a refused merge
+    if _remember(profile, _owned_signals(signals, owned, shared=shared)) or stale:
         # Saved when something changed, or to mark the person seen (retention) hourly.
         profile.seen = now
         tables.save_profile(person, profile, now)
@@ -213,6 +223,28 @@ def _within_limits(
     return kept
 
 
+def _owned_signals(signals: IdentitySignals, owned: set[str], *, shared: bool) -> IdentitySignals:
+    """The signals a person may keep: only what is theirs.
+
+    An email or phone digest is kept only when its identifier is attached to the person (not
+    ignored, not refused by the merge guard, not another person's). The descriptive digests
+    (names, gender, birthday, address) are kept unless the input also carries another
+    person's identifier (``shared``: a refused merge), as it then tells nothing certain about
+    either. IP address and user agent describe the visit, which belongs to the person.
+    """
+    fields: dict[str, list[str]] = {}
+    for field, digests in signals.fields.items():
+        if field in _IDENTIFYING_FIELDS:
+            digests = [d for d in digests if identifier_key(field, d) in owned]
+        elif shared:
+            continue
+        if digests:
+            fields[field] = digests
+    if fields == signals.fields:
+        return signals
+    return msgspec.structs.replace(signals, fields=fields)
+
+
 def _remember(profile: Profile, signals: IdentitySignals) -> bool:
     """Record the signals in the profile; whether that changed it."""
     changed = False
@@ -244,6 +276,10 @@ def _remember(profile: Profile, signals: IdentitySignals) -> bool:
     return changed
 
 
+#: The fields of a kept input (Segment's) that name a user id or an anonymous id.
+_ID_FIELDS: Final = {"uid": ("userId", "previousId"), "aid": ("anonymousId", "previousId")}
+
+
 def person_keys(
     region: str,
     *,
@@ -252,8 +288,13 @@ def person_keys(
     user_ids: Sequence[str] = (),
     anonymous_ids: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """A person's identifier keys, and the strings that mark their data in stored events
-    (digests, and their ids as JSON strings in the kept inputs): for ``forget``."""
+    """A person's identifier keys, and the needles that find their events: for ``forget``.
+
+    A needle is a digest (email, phone, external id), found in an event's payloads and kept
+    input; or ``FIELD=VALUE`` (``userId=42``), found only where the kept input's top-level
+    field ``FIELD`` is exactly ``VALUE`` (see :func:`split_needles`), so that an order or a
+    product with the same value is never taken for the person.
+    """
     normalizer = Normalizer(default_region=region, cache_size=0)
     keys: list[str] = []
     needles: list[str] = []
@@ -264,10 +305,61 @@ def person_keys(
     for kind, values in (("uid", user_ids), ("aid", anonymous_ids)):
         for value in values:
             keys.append(identifier_key(kind, value))
-            needles.append(msgspec.json.encode(value).decode())
+            needles += [f"{field}={value}" for field in _ID_FIELDS[kind]]
             if kind == "uid":
                 needles += normalizer.hash_values("external_id", [value])[0]
-    return keys, needles
+    return list(dict.fromkeys(keys)), list(dict.fromkeys(needles))
+
+
+def split_needles(needles: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The digests, and the ``(field, value)`` pairs, of :func:`person_keys`' needles."""
+    digests: list[str] = []
+    fields: list[tuple[str, str]] = []
+    for needle in needles:
+        field, sep, value = needle.partition("=")
+        if sep:  # a digest is hex: it never holds "="
+            fields.append((field, value))
+        else:
+            digests.append(needle)
+    return digests, fields
+
+
+def input_names(kept_input: bytes, fields: Sequence[tuple[str, str]]) -> bool:
+    """Whether a kept input's top-level field is exactly one of the ``(field, value)`` pairs."""
+    if not fields or not any(v.encode() in kept_input for _, v in fields):
+        return False
+    try:
+        message = msgspec.json.decode(kept_input)
+    except msgspec.DecodeError:
+        return False
+    if not isinstance(message, dict):
+        return False
+    return any(_as_text(message.get(f)) == v for f, v in fields)
+
+
+def _as_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def identifying_digests(keys: Sequence[str]) -> frozenset[str]:
+    """The email and phone digests among identifier keys."""
+    return frozenset(k.partition(":")[2] for k in keys if _kind(k) in _IDENTIFYING_FIELDS)
+
+
+def forget_digests(profile: Profile, digests: frozenset[str]) -> bool:
+    """Remove email and phone digests from a profile (another person's, on ``forget``);
+    whether that changed it."""
+    changed = False
+    for field in _IDENTIFYING_FIELDS:
+        values = profile.fields.get(field)
+        if values and any(v in digests for v in values):
+            profile.fields[field] = [v for v in values if v not in digests]
+            changed = True
+    return changed
 
 
 def satisfies_identifier_rule(user: UserData) -> bool:

@@ -34,6 +34,7 @@ from pinbridge.delivery import DestinationRuntime, Sender
 from pinbridge.diagnostics import DEAD_LETTER_WINDOW, EqsFetcher
 from pinbridge.filters import TrafficFilter
 from pinbridge.identity import DEFAULT_MAX_PER_KIND
+from pinbridge.importer import IMPORT_DEDUP_WINDOW
 from pinbridge.metrics import Metrics
 from pinbridge.normalize import Normalizer
 from pinbridge.pinterest.client import PinterestClient
@@ -54,6 +55,7 @@ __all__ = [
     "Service",
     "build_acceptor",
     "build_service",
+    "dedup_keep_seconds",
     "effective_destinations",
 ]
 
@@ -266,8 +268,15 @@ async def _lifespan(
         await service.store.aclose()
 
 
+def dedup_keep_seconds(settings: Settings) -> float:
+    """How long dedup keys are kept: the longest window of any accept path, that is the
+    configured one or an import's (:data:`pinbridge.importer.IMPORT_DEDUP_WINDOW`, 8 days),
+    so that pruning never clears a key an import still relies on."""
+    return max(settings.store.dedup_window_seconds, IMPORT_DEDUP_WINDOW)
+
+
 async def _prune(service: Service, stop: asyncio.Event, clock: Callable[[], float]) -> None:
-    window = service.settings.store.dedup_window_seconds
+    window = dedup_keep_seconds(service.settings)
     identity = service.settings.identity
     retention = identity.retention_days * 86400.0 if identity.enabled else None
     while not stop.is_set():

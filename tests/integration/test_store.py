@@ -305,8 +305,8 @@ class TestIdentity:
     """Stitching and enrichment inside the accept transaction, on every store."""
 
     @staticmethod
-    def pending(event_id, *keys, click=None, at=NOW, needs=False, **user):
-        from pinbridge.pinterest.schema import ConversionEvent, UserData
+    def pending(event_id, *keys, click=None, at=NOW, needs=False, kept=None, order_id=None, **user):
+        from pinbridge.pinterest.schema import ConversionEvent, CustomData, UserData
         from pinbridge.signals import IdentitySignals
 
         event = ConversionEvent(
@@ -316,6 +316,8 @@ class TestIdentity:
             event_id=event_id,
             user_data=UserData(**user),
         )
+        if order_id is not None:
+            event.custom_data = CustomData(order_id=order_id)
         signals = IdentitySignals(
             keys=keys,
             fields={k: v for k, v in user.items() if k in ("em", "ph")},
@@ -332,7 +334,10 @@ class TestIdentity:
             destinations=("long", "short"),
             needs_identifier=needs,
         )
-        return PendingInput(input=b"{}", events=(pending_event,), identity=signals)
+        kept_input = msgspec.json.encode(kept) if kept is not None else b"{}"
+        return PendingInput(
+            input=kept_input, events=(pending_event,), identity=signals if keys else None
+        )
 
     async def test_click_enrichment_per_destination(self, store):
         """Each destination's copy gets the person's click within its own window."""
@@ -398,6 +403,159 @@ class TestIdentity:
         assert await store.accept([retry], now=NOW, dedup_window=WINDOW, identity=policy) == [
             ["accepted"]
         ]
+
+    @staticmethod
+    async def payloads(store, destination="long"):
+        """The queued payloads of a destination, by event id."""
+        claimed = await store.claim(destination, owner="t", limit=99, now=NOW, lease_seconds=9)
+        return {
+            msgspec.json.decode(c.payload)["event_id"]: msgspec.json.decode(c.payload)
+            for c in claimed
+        }
+
+    async def quinn_and_jane(self, store, policy):
+        """Quinn, Jane, then Quinn's user id with Jane's email: a merge the guard refuses."""
+        from pinbridge.identity import person_keys
+        from pinbridge.signals import identifier_key
+
+        web = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
+        [quinn_key], _ = person_keys("US", emails=["quinn@example.com"])
+        [jane_key], _ = person_keys("US", emails=["jane@example.com"])
+        quinn_em, jane_em = quinn_key[3:], jane_key[3:]
+        uid = identifier_key("uid", "q-1")
+        inputs = [
+            self.pending("q1", uid, quinn_key, em=[quinn_em], **web),
+            self.pending("j1", identifier_key("aid", "anon-j"), jane_key, em=[jane_em], **web),
+            self.pending("q2", uid, jane_key, em=[jane_em], fn=["f" * 64], **web),
+        ]
+        for pending in inputs:
+            answers = await store.accept([pending], now=NOW, dedup_window=WINDOW, identity=policy)
+            assert answers == [["accepted"]]
+        return quinn_em, jane_em
+
+    async def test_refused_merge_keeps_other_persons_email_out_of_profile(self, store):
+        """With one email per person, Quinn's event carrying Jane's email leaves Jane's digest
+        out of Quinn's profile: once Jane is forgotten, Quinn's events never carry it."""
+        from pinbridge.identity import DEFAULT_MAX_PER_KIND, person_keys
+        from pinbridge.signals import identifier_key
+        from pinbridge.store import IdentityPolicy
+
+        policy = IdentityPolicy(max_per_kind={**DEFAULT_MAX_PER_KIND, "em": 1})
+        quinn_em, _ = await self.quinn_and_jane(store, policy)
+        report = await store.forget(*person_keys("US", emails=["jane@example.com"]))
+        assert report.persons == 1
+        web = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
+        later = self.pending("q3", identifier_key("uid", "q-1"), **web)
+        await store.accept([later], now=NOW, dedup_window=WINDOW, identity=policy)
+        payloads = await self.payloads(store)
+        assert payloads["q3"]["user_data"]["em"] == [quinn_em]
+
+    async def test_forget_removes_the_digests_from_other_profiles(self, store, request):
+        """A forgotten email found in another person's profile (kept by an older version) is
+        removed from it too, so it is never sent again."""
+        from pinbridge.identity import DEFAULT_MAX_PER_KIND, person_keys
+        from pinbridge.signals import identifier_key
+        from pinbridge.store import IdentityPolicy
+
+        policy = IdentityPolicy(max_per_kind={**DEFAULT_MAX_PER_KIND, "em": 1})
+        quinn_em, jane_em = await self.quinn_and_jane(store, policy)
+        await plant_emails(store, request, identifier_key("uid", "q-1"), [jane_em, quinn_em])
+        await store.forget(*person_keys("US", emails=["jane@example.com"]))
+        web = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
+        later = self.pending("q3", identifier_key("uid", "q-1"), **web)
+        await store.accept([later], now=NOW, dedup_window=WINDOW, identity=policy)
+        payloads = await self.payloads(store)
+        assert payloads["q3"]["user_data"]["em"] == [quinn_em]
+
+    async def test_forget_by_user_id_takes_only_that_persons_events(self, store):
+        """Forgetting user id 42 removes user 42's events (linked to the person, or named by
+        the kept input's exact ``userId``), never an event that only mentions 42 elsewhere
+        (an order id, a product id)."""
+        from pinbridge.identity import person_keys
+        from pinbridge.signals import identifier_key
+        from pinbridge.store import IdentityPolicy
+
+        web = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
+        mine = self.pending("mine", identifier_key("uid", "42"), kept={"userId": "42"}, **web)
+        unlinked = self.pending("unlinked", kept={"userId": "42", "event": "x"}, **web)
+        other = self.pending(
+            "other",
+            identifier_key("uid", "7"),
+            kept={"userId": "7", "properties": {"order_id": "42", "product_id": "42"}},
+            order_id="42",
+            **web,
+        )
+        answers = await store.accept(
+            [mine, unlinked, other], now=NOW, dedup_window=WINDOW, identity=IdentityPolicy()
+        )
+        assert answers == [["accepted"]] * 3
+        report = await store.forget(*person_keys("US", user_ids=["42"]))
+        assert (report.persons, report.events) == (1, 2)
+        assert set(await self.payloads(store)) == {"other"}
+
+
+async def plant_emails(store, request, key, emails):
+    """Write email digests into the profile of the person of ``key``, behind the store."""
+    from pinbridge.identity import Profile
+
+    if isinstance(store, MemoryStore):
+        person = store.identity.persons_of([key])[key]
+        profile = store.identity.profile(person)
+        profile.fields["em"] = emails
+        store.identity.save_profile(person, profile, NOW)
+        return
+    select = "SELECT p.id, p.profile FROM persons p JOIN identifiers i ON i.person_id = p.id"
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(request.getfixturevalue("tmp_path") / "pb.db")
+        [(person, raw)] = conn.execute(f"{select} WHERE i.key = ?", [key]).fetchall()
+        profile = msgspec.json.decode(raw, type=Profile)
+        profile.fields["em"] = emails
+        conn.execute(
+            "UPDATE persons SET profile = ? WHERE id = ?", [msgspec.json.encode(profile), person]
+        )
+        conn.commit()
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(request.getfixturevalue("postgres_url")) as conn:
+        [(person, raw)] = conn.execute(f"{select} WHERE i.key = %s", [key]).fetchall()
+        profile = msgspec.json.decode(raw, type=Profile)
+        profile.fields["em"] = emails
+        conn.execute(
+            "UPDATE persons SET profile = %s WHERE id = %s", [msgspec.json.encode(profile), person]
+        )
+
+
+class TestPrune:
+    """The running service's pruning of dedup keys."""
+
+    async def test_keeps_import_keys_for_eight_days(self, store, tmp_path):
+        """The service keeps dedup keys for an import's 8 days, not the configured 48 hours:
+        a key seen 3 days ago survives a prune, one seen 9 days ago does not."""
+        import asyncio
+        from types import SimpleNamespace
+
+        from pinbridge.config import load_settings
+        from pinbridge.service import _prune
+
+        month = 30 * 86400.0
+        for event_id, age_days in (("recent", 3), ("old", 9)):
+            at = NOW - age_days * 86400
+            await store.accept([item(event_id, event_time=int(at))], now=at, dedup_window=month)
+        settings = load_settings(None, {"PINBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+        assert settings.store.dedup_window_seconds == WINDOW
+        stop = asyncio.Event()
+
+        def clock():
+            stop.set()  # one round
+            return NOW
+
+        service = SimpleNamespace(settings=settings, store=store)
+        await _prune(service, stop, clock)
+        again = [item("recent"), item("old")]
+        answers = await store.accept(again, now=NOW, dedup_window=month)
+        assert answers == [["duplicate"], ["accepted"]]
 
 
 class TestPostgres:

@@ -87,11 +87,28 @@ class TestResolve:
     def test_profile_keeps_digests_and_last_seen_network(self):
         """The profile remembers digests (latest last), the last IP and user agent."""
         tables = MemoryIdentity()
-        person = resolve(tables, signals(aid("A"), em=sha("old@x.co")), now=NOW)
-        resolve(tables, signals(aid("A"), em=sha("new@x.co")), now=NOW)
+        person = resolve(tables, signals(aid("A"), em("old@x.co"), em=sha("old@x.co")), now=NOW)
+        resolve(tables, signals(aid("A"), em("new@x.co"), em=sha("new@x.co")), now=NOW)
         profile = tables.profile(person)
         assert profile.fields["em"] == [sha("old@x.co"), sha("new@x.co")]
         assert (profile.last_ip, profile.last_user_agent) == ("203.0.113.9", "UA")
+
+    def test_profile_keeps_only_attached_emails(self):
+        """A refused merge, an ignored email or one past the limit leaves its digest out of
+        the profile; a refused merge also leaves out the input's names and address."""
+        tables = MemoryIdentity()
+        uid = identifier_key("uid", "q-1")
+        limits = {"uid": 3, "em": 1, "ph": 10, "xid": 10, "maid": 20, "aid": 50}
+        quinn = resolve(tables, signals(uid, em("q@x.co"), em=sha("q@x.co")), now=NOW)
+        resolve(tables, signals(aid("J"), em("j@x.co"), em=sha("j@x.co")), now=NOW)
+        mixed = signals(uid, em("j@x.co"), em=sha("j@x.co"), fn=sha("jane"))
+        assert resolve(tables, mixed, now=NOW, max_per_kind=limits) == quinn
+        over = signals(uid, em("z@x.co"), em=sha("z@x.co"), ln=sha("q"))
+        assert resolve(tables, over, now=NOW, max_per_kind=limits) == quinn
+        shop = em("test@shop.example")
+        tested = signals(uid, shop, em=sha("test@shop.example"))
+        assert resolve(tables, tested, now=NOW, ignore=frozenset({shop})) == quinn
+        assert tables.profile(quinn).fields == {"em": [sha("q@x.co")], "ln": [sha("q")]}
 
     def test_click_landing_keeps_utm_not_query(self):
         """A click keeps the landing page without its query, and the UTM parameters."""

@@ -233,8 +233,10 @@ class Store(Protocol):
         ...
 
     async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
-        """Remove the people owning ``keys`` with everything of theirs, and every event whose
-        payload or kept input contains one of ``needles`` (their digests and ids)."""
+        """Remove the people owning ``keys`` with everything of theirs, every event that holds
+        one of ``needles`` (a digest in its payloads or kept input, or an exact ``userId``-like
+        field of its kept input: see :func:`pinbridge.identity.person_keys`), and their email
+        and phone digests from any other person's profile."""
         ...
 
     async def aclose(self) -> None:

@@ -13,7 +13,15 @@ from typing import Any
 
 import msgspec
 
-from pinbridge.identity import Click, Profile, merge_profiles
+from pinbridge.identity import (
+    Click,
+    Profile,
+    forget_digests,
+    identifying_digests,
+    input_names,
+    merge_profiles,
+    split_needles,
+)
 from pinbridge.store.base import (
     AcceptCount,
     Answer,
@@ -302,23 +310,29 @@ class MemoryStore:
 
     async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
         self.calls.append("forget")
-        persons = set(self.identity.persons_of(keys).values())
-        identifiers = sum(1 for owner, _, _ in self.identity.keys.values() if owner in persons)
-        clicks = sum(len(self.identity.click_map.get(p, {})) for p in persons)
-        needles_bytes = [n.encode() for n in needles]
+        identity = self.identity
+        persons = set(identity.persons_of(keys).values())
+        owned = [k for k, (owner, _, _) in identity.keys.items() if owner in persons]
+        clicks = sum(len(identity.click_map.get(p, {})) for p in persons)
+        digests, fields = split_needles(needles)
+        digest_bytes = [d.encode() for d in digests]
         doomed = [
             r
             for r in self._rows.values()
             if r.person in persons
-            or any(n in r.payload or n in r.item.payload for n in needles_bytes)
+            or any(d in r.payload or d in r.item.payload or d in r.input for d in digest_bytes)
+            or input_names(r.input, fields)
         ]
         for row in doomed:
             del self._rows[row.id]
         for person in persons:
-            self.identity.remove(person)
+            identity.remove(person)
+        forgotten = identifying_digests([*keys, *owned])
+        for _, profile in identity.persons.values():
+            forget_digests(profile, forgotten)
         return ForgetReport(
             persons=len(persons),
-            identifiers=identifiers,
+            identifiers=len(owned),
             clicks=clicks,
             events=len({(r.item.event_name, r.item.event_id) for r in doomed}),
             undelivered=sum(1 for r in doomed if r.state == "queued"),

@@ -44,7 +44,15 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pinbridge.identity import Click, Profile, merge_profiles
+from pinbridge.identity import (
+    Click,
+    Profile,
+    forget_digests,
+    identifying_digests,
+    input_names,
+    merge_profiles,
+    split_needles,
+)
 from pinbridge.store.base import (
     Answer,
     CatalogProduct,
@@ -521,22 +529,43 @@ class _IdentityPg:
 def _forget(
     conn: psycopg.Connection[Any], keys: Sequence[str], needles: Sequence[str]
 ) -> ForgetReport:
+    """Remove the people owning ``keys``, their events (by person, by digest, or by an exact
+    user or anonymous id in the kept input), and their email and phone digests from any
+    other person's profile."""
     found = _IdentityPg(conn).persons_of(keys) if keys else {}
     persons = sorted(set(found.values()))
     counts = conn.execute(_Q["forget_counts"], {"persons": persons}).fetchone()
     assert counts is not None
-    params = {"persons": persons, "needles": [n.encode() for n in needles]}
-    rows = sorted(r[0] for r in conn.execute(_Q["forget_rows"], params))
-    gone = conn.execute(_Q["forget_events"], {"rows": rows}).fetchone()
-    conn.execute(_Q["forget_delete_events"], {"rows": rows})
+    owned = [r[0] for r in conn.execute(_Q["forget_keys"], {"persons": persons})]
+    digests, fields = split_needles(needles)
+    params = {"persons": persons, "needles": [d.encode() for d in digests]}
+    rows = {r[0] for r in conn.execute(_Q["forget_rows"], params)}
+    for value in dict.fromkeys(v for _, v in fields):
+        found_rows = conn.execute(_Q["forget_inputs"], {"value": value.encode()})
+        rows.update(r[0] for r in found_rows if input_names(bytes(r[1]), fields))
+    ordered = sorted(rows)
+    gone = conn.execute(_Q["forget_events"], {"rows": ordered}).fetchone()
+    conn.execute(_Q["forget_delete_events"], {"rows": ordered})
     conn.execute(_Q["forget_delete_persons"], {"persons": persons})
+    _forget_in_profiles(conn, identifying_digests([*keys, *owned]))
     return ForgetReport(
         persons=len(persons),
         identifiers=counts[0],
         clicks=counts[1],
-        events=len(rows),
+        events=len(ordered),
         undelivered=gone[0] if gone else 0,
     )
+
+
+def _forget_in_profiles(conn: psycopg.Connection[Any], digests: frozenset[str]) -> None:
+    """Remove the digests from every (remaining) person's profile."""
+    for digest in digests:
+        found = conn.execute(_Q["forget_profiles"], {"digest": digest.encode()}).fetchall()
+        for person, raw in found:
+            profile = msgspec.json.decode(raw, type=Profile)
+            if forget_digests(profile, digests):
+                encoded = msgspec.json.encode(profile)
+                conn.execute(_Q["forget_set_profile"], {"person": person, "profile": encoded})
 
 
 _MARKS: Final = {

@@ -27,7 +27,15 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from pinbridge.identity import Click, Profile, merge_profiles
+from pinbridge.identity import (
+    Click,
+    Profile,
+    forget_digests,
+    identifying_digests,
+    input_names,
+    merge_profiles,
+    split_needles,
+)
 from pinbridge.store.base import (
     Answer,
     CatalogProduct,
@@ -430,26 +438,36 @@ class _IdentitySql:
 
 
 def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
+    """Remove the people owning ``keys``, their events (by person, by digest, or by an exact
+    user or anonymous id in the kept input), and their email and phone digests from any
+    other person's profile."""
     found = _IdentitySql(conn).persons_of(keys) if keys else {}
     persons = sorted(set(found.values()))
     marks = ",".join("?" * len(persons))
     counts = {"persons": len(persons), "identifiers": 0, "clicks": 0}
+    owned: list[str] = []
     if persons:
         for table in ("identifiers", "clicks"):
             sql = f"SELECT count(*) FROM {table} WHERE person_id IN ({marks})"
             counts[table] = conn.execute(sql, persons).fetchone()[0]
+        sql = f"SELECT key FROM identifiers WHERE person_id IN ({marks})"
+        owned = [r[0] for r in conn.execute(sql, persons)]
+    digests, fields = split_needles(needles)
     clauses = [f"person_id IN ({marks})"] if persons else []
     params: list[Any] = list(persons)
-    for needle in needles:
+    for digest in digests:
         clauses.append("instr(payload, ?) > 0 OR instr(input, ?) > 0")
-        params += [needle.encode(), needle.encode()]
+        params += [digest.encode(), digest.encode()]
     rows: list[int] = []
     if clauses:
         sql = f"SELECT id FROM events WHERE {' OR '.join(clauses)}"
         rows = [r[0] for r in conn.execute(sql, params)]
-    for needle in needles:  # enriched copies hold the person's digests too
+    for value in dict.fromkeys(v for _, v in fields):
+        found_rows = conn.execute(_Q["forget_inputs"], {"value": value.encode()})
+        rows += [r[0] for r in found_rows if input_names(bytes(r[1]), fields)]
+    for digest in digests:  # enriched copies hold the person's digests too
         sql = "SELECT event_row FROM deliveries WHERE instr(payload, ?) > 0"
-        rows += [r[0] for r in conn.execute(sql, [needle.encode()])]
+        rows += [r[0] for r in conn.execute(sql, [digest.encode()])]
     rows = sorted(set(rows))
     undelivered = 0
     for start in range(0, len(rows), 500):
@@ -462,7 +480,19 @@ def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str
         conn.execute(f"DELETE FROM events WHERE id IN ({in_rows})", chunk)
     if persons:
         conn.execute(f"DELETE FROM persons WHERE id IN ({marks})", persons)
+    _forget_in_profiles(conn, identifying_digests([*keys, *owned]))
     return ForgetReport(events=len(rows), undelivered=undelivered, **counts)
+
+
+def _forget_in_profiles(conn: sqlite3.Connection, digests: frozenset[str]) -> None:
+    """Remove the digests from every (remaining) person's profile."""
+    for digest in digests:
+        found = conn.execute(_Q["forget_profiles"], {"digest": digest.encode()}).fetchall()
+        for person, raw in found:
+            profile = _decode_profile(raw)
+            if forget_digests(profile, digests):
+                encoded = msgspec.json.encode(profile)
+                conn.execute(_Q["forget_set_profile"], {"person": person, "profile": encoded})
 
 
 def _claim(conn: sqlite3.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -172,6 +172,17 @@ UPDATE persons SET profile = :profile, last_seen = greatest(last_seen, :now) WHE
 
 -- Forgetting and retention ---------------------------------------------------------------------
 
+-- name: forget_inputs
+-- Events whose kept input holds a value somewhere; forget then checks the exact field.
+SELECT id, input FROM events WHERE position(:value IN input) > 0;
+
+-- name: forget_profiles
+-- People whose profile holds a digest somewhere; forget then removes it from em and ph.
+SELECT id, profile FROM persons WHERE position(:digest IN profile) > 0;
+
+-- name: forget_set_profile
+UPDATE persons SET profile = :profile WHERE id = :person;
+
 -- name: prune_persons
 DELETE FROM persons WHERE last_seen < :cutoff;
 
@@ -279,8 +290,11 @@ SELECT key, person_id FROM identifiers WHERE key = ANY(:keys::text[]);
 SELECT (SELECT count(*) FROM identifiers WHERE person_id = ANY(:persons::bigint[])),
     (SELECT count(*) FROM clicks WHERE person_id = ANY(:persons::bigint[]));
 
+-- name: forget_keys
+SELECT key FROM identifiers WHERE person_id = ANY(:persons::bigint[]);
+
 -- name: forget_rows
--- Events of the people, or whose payload, kept input or enriched copy holds a needle.
+-- Events of the people, or whose payload, kept input or enriched copy holds a digest.
 SELECT e.id FROM events e WHERE e.person_id = ANY(:persons::bigint[])
     OR EXISTS (SELECT 1 FROM unnest(:needles::bytea[]) n
                WHERE position(n IN e.payload) > 0 OR position(n IN e.input) > 0)
