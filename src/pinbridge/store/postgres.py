@@ -67,8 +67,8 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
-from pinbridge.store.sqlbase import SqlStore
-from pinbridge.store.sqlite import MAX_AGE_SECONDS, StoreError
+from pinbridge.store.sqlbase import EventParams, SqlStore
+from pinbridge.store.sqlite import StoreError
 from pinbridge.store.urls import display_url
 
 __all__ = ["PostgresStore", "SharedTokenBucket", "latest_version", "migrate"]
@@ -404,63 +404,28 @@ def _accept(
     ]
 
 
-class _Events:
+class _Events(EventParams):
     """:class:`pinbridge.store.enrich.EventRows` on the transaction's connection."""
 
     def __init__(
         self, conn: psycopg.Connection[Any], pending: PendingInput, now: float, window: float
     ) -> None:
+        super().__init__(pending, now, window)
         self._conn = conn
-        self._pending = pending
-        self._now = now
-        self._cutoff = now - window
 
     def take_key(self, event: PendingEvent) -> bool:
-        params = {
-            "event_name": event.event_name,
-            "event_id": event.event_id,
-            "now": self._now,
-            "cutoff": self._cutoff,
-        }
-        return self._conn.execute(_Q["insert_dedup_key"], params).fetchone() is not None
+        return self._conn.execute(_Q["insert_dedup_key"], self.key(event)).fetchone() is not None
 
     def give_back_key(self, event: PendingEvent) -> None:
-        params = {"event_name": event.event_name, "event_id": event.event_id}
-        self._conn.execute(_Q["delete_dedup_key"], params)
+        self._conn.execute(_Q["delete_dedup_key"], self.key(event, taking=False))
 
     def insert(
         self, event: PendingEvent, person: int | None, enriched: dict[str, tuple[bytes, bytes]]
     ) -> None:
-        now = self._now
-        row = self._conn.execute(
-            _Q["insert_event"],
-            {
-                "event_name": event.event_name,
-                "event_id": event.event_id,
-                "event_time": event.event_time,
-                "now": now,
-                "input": self._pending.input,
-                "payload": event.payload,
-                "person_id": person,
-            },
-        ).fetchone()
+        row = self._conn.execute(_Q["insert_event"], self.event(event, person)).fetchone()
         assert row is not None
-        none = (None, None)
         with self._conn.cursor() as cursor:
-            cursor.executemany(
-                _Q["insert_delivery"],
-                [
-                    {
-                        "event_row": row[0],
-                        "destination": d,
-                        "now": now,
-                        "expires_at": event.event_time + MAX_AGE_SECONDS,
-                        "payload": enriched.get(d, none)[0],
-                        "enrichment": enriched.get(d, none)[1],
-                    }
-                    for d in event.destinations
-                ],
-            )
+            cursor.executemany(_Q["insert_delivery"], self.deliveries(row[0], event, enriched))
 
 
 class _IdentityPg:

@@ -11,7 +11,7 @@ catalog load, history) stays in each store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -20,11 +20,16 @@ from pinbridge.store.base import (
     Claimed,
     DeadLetter,
     DestinationStats,
+    PendingEvent,
+    PendingInput,
     SentEvent,
     TimelinePoint,
 )
 
-__all__ = ["SqlStore"]
+__all__ = ["EventParams", "SqlStore"]
+
+#: How long after its event time Pinterest still takes an event (and a delivery waits).
+MAX_AGE_SECONDS: Final = 7 * 24 * 3600
 
 
 class SqlStore:
@@ -149,3 +154,47 @@ class SqlStore:
     async def dead_letters_since(self, *, since: float) -> dict[str, int]:
         rows = await self._rows("dead_letters_since", {"since": since})
         return {name: count for name, count in rows}
+
+
+class EventParams:
+    """The parameters of one input's event-side statements (``insert_dedup_key``,
+    ``delete_dedup_key``, ``insert_event``, ``insert_delivery``), the same in both SQL stores;
+    each store's :class:`pinbridge.store.enrich.EventRows` runs them its own way."""
+
+    def __init__(self, pending: PendingInput, now: float, window: float) -> None:
+        self._pending = pending
+        self._now = now
+        self._cutoff = now - window
+
+    def key(self, event: PendingEvent, *, taking: bool = True) -> dict[str, Any]:
+        params: dict[str, Any] = {"event_name": event.event_name, "event_id": event.event_id}
+        if taking:
+            params.update(now=self._now, cutoff=self._cutoff)
+        return params
+
+    def event(self, event: PendingEvent, person: int | None) -> dict[str, Any]:
+        return {
+            "event_name": event.event_name,
+            "event_id": event.event_id,
+            "event_time": event.event_time,
+            "now": self._now,
+            "input": self._pending.input,
+            "payload": event.payload,
+            "person_id": person,
+        }
+
+    def deliveries(
+        self, row: int | None, event: PendingEvent, enriched: dict[str, tuple[bytes, bytes]]
+    ) -> list[dict[str, Any]]:
+        none = (None, None)
+        return [
+            {
+                "event_row": row,
+                "destination": d,
+                "now": self._now,
+                "expires_at": event.event_time + MAX_AGE_SECONDS,
+                "payload": enriched.get(d, none)[0],
+                "enrichment": enriched.get(d, none)[1],
+            }
+            for d in event.destinations
+        ]

@@ -50,13 +50,12 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
-from pinbridge.store.sqlbase import SqlStore
+from pinbridge.store.sqlbase import EventParams, SqlStore
 
 __all__ = ["SYNCHRONOUS_MODES", "SqliteStore", "StoreError"]
 
 SYNCHRONOUS_MODES: Final = ("NORMAL", "FULL")
 #: Pinterest refuses events older than this; a delivery row expires with its event.
-MAX_AGE_SECONDS: Final = 7 * 24 * 3600
 _Q = load_queries("sqlite")
 _T = TypeVar("_T")
 _Op = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
@@ -290,60 +289,26 @@ def _accept(
     ]
 
 
-class _Events:
+class _Events(EventParams):
     """:class:`pinbridge.store.enrich.EventRows` on the transaction's connection."""
 
     def __init__(
         self, conn: sqlite3.Connection, pending: PendingInput, now: float, window: float
     ) -> None:
+        super().__init__(pending, now, window)
         self._conn = conn
-        self._pending = pending
-        self._now = now
-        self._cutoff = now - window
 
     def take_key(self, event: PendingEvent) -> bool:
-        params = {
-            "event_name": event.event_name,
-            "event_id": event.event_id,
-            "now": self._now,
-            "cutoff": self._cutoff,
-        }
-        return bool(self._conn.execute(_Q["insert_dedup_key"], params).rowcount == 1)
+        return bool(self._conn.execute(_Q["insert_dedup_key"], self.key(event)).rowcount == 1)
 
     def give_back_key(self, event: PendingEvent) -> None:
-        params = {"event_name": event.event_name, "event_id": event.event_id}
-        self._conn.execute(_Q["delete_dedup_key"], params)
+        self._conn.execute(_Q["delete_dedup_key"], self.key(event, taking=False))
 
     def insert(
         self, event: PendingEvent, person: int | None, enriched: dict[str, tuple[bytes, bytes]]
     ) -> None:
-        now = self._now
-        row = self._conn.execute(
-            _Q["insert_event"],
-            {
-                "event_name": event.event_name,
-                "event_id": event.event_id,
-                "event_time": event.event_time,
-                "now": now,
-                "input": self._pending.input,
-                "payload": event.payload,
-                "person_id": person,
-            },
-        ).lastrowid
-        none = (None, None)
-        for d in event.destinations:
-            payload, enrichment = enriched.get(d, none)
-            self._conn.execute(
-                _Q["insert_delivery"],
-                {
-                    "event_row": row,
-                    "destination": d,
-                    "now": now,
-                    "expires_at": event.event_time + MAX_AGE_SECONDS,
-                    "payload": payload,
-                    "enrichment": enrichment,
-                },
-            )
+        row = self._conn.execute(_Q["insert_event"], self.event(event, person)).lastrowid
+        self._conn.executemany(_Q["insert_delivery"], self.deliveries(row, event, enriched))
 
 
 @functools.lru_cache(maxsize=64)
