@@ -309,6 +309,18 @@ class TestUnwantedTraffic:
         assert ("em" in user) is kept
         await store.aclose()
 
+    async def test_requests_are_counted_by_endpoint_and_status(self, h):
+        """``pinbridge_collector_requests_total`` counts each answer by path and status."""
+        await h.post("/v1/track", track())
+        await h.post("/v1/track", track(messageId="m2", properties={"revenue": "abc"}))
+        await h.post("/v1/batch", {"batch": [track(messageId="m3")]}, headers={})
+        metrics = (await h.http.get("/metrics")).text
+        for endpoint, status in (("/v1/track", 200), ("/v1/track", 400), ("/v1/batch", 401)):
+            sample = (
+                f'pinbridge_collector_requests_total{{endpoint="{endpoint}",status="{status}"}}'
+            )
+            assert f"{sample} 1.0" in metrics, sample
+
     async def test_integrations_turning_pinterest_off_drop_the_call(self, h):
         """A call sent with ``integrations: {"Pinterest": false}`` is dropped and counted."""
         message = track(integrations={"All": True, "Pinterest": False})

@@ -51,9 +51,16 @@ from pinbridge.filters import ads_consent_denied
 from pinbridge.inputs.event import InputEvent
 from pinbridge.inputs.fields import click_id_from_url, get_path
 from pinbridge.mapping import DEFAULT_EVENT_MAP, EventMapper, name_key, primary_event
+from pinbridge.metrics import Metrics
 from pinbridge.pinterest.schema import EVENT_NAMES
 from pinbridge.transform import TransformOptions
-from pinbridge.web.collector import Collector, _answer, _BadRequest, _basic_user
+from pinbridge.web.collector import (
+    Collector,
+    _answer,
+    _BadRequest,
+    _basic_user,
+    count_requests,
+)
 from pinbridge.web.proxies import TrustedProxies
 
 __all__ = [
@@ -194,6 +201,11 @@ class BrowserCollector:
         if "gzip" in request.headers.get("accept-encoding", "").lower():
             body, headers["Content-Encoding"] = self._script_gz, "gzip"
         return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+    @property
+    def metrics(self) -> Metrics:
+        """The collector's metrics, where this route's requests are counted too."""
+        return self._collector.metrics
 
     async def preflight(self, request: Request) -> Response:
         """``OPTIONS /v1/collect``: 204 for an allowed origin, 403 otherwise."""
@@ -355,6 +367,10 @@ def browser_routes(browser: BrowserCollector) -> list[Route]:
     """The browser routes, to mount beside the collector's."""
     return [
         Route("/pb.js", browser.script_js, methods=["GET"]),
-        Route("/v1/collect", browser.collect, methods=["POST"]),
+        Route(
+            "/v1/collect",
+            count_requests("/v1/collect", browser.collect, browser.metrics),
+            methods=["POST"],
+        ),
         Route("/v1/collect", browser.preflight, methods=["OPTIONS"]),
     ]

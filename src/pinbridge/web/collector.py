@@ -26,7 +26,7 @@ import binascii
 import math
 import time
 import zlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from importlib import resources
 from typing import Any
 
@@ -40,7 +40,7 @@ from pinbridge.inputs.segment import correct_clock_skew
 from pinbridge.metrics import CONTENT_TYPE_LATEST, Metrics
 from pinbridge.ratelimit import TokenBucket
 
-__all__ = ["Collector", "KeyLimits", "collector_routes"]
+__all__ = ["Collector", "KeyLimits", "collector_routes", "count_requests"]
 
 _SINGLE = ("track", "page", "screen", "identify", "alias", "group")
 _ERROR_CODES = {401: "unauthorized", 413: "payload_too_large", 429: "rate_limited"}
@@ -279,13 +279,37 @@ def _answer(results: list[ItemResult]) -> dict[str, Any]:
 
 def collector_routes(collector: Collector) -> list[Route]:
     """The collector's routes, to mount in the app."""
-    routes = [
+    counted = [
+        ("/v1/batch", collector.batch),
+        ("/v1/import", collector.batch),
+        ("/v1/pinterest/events", collector.pinterest_events),
+    ]
+    counted += [(f"/v1/{kind}", collector.single) for kind in _SINGLE]
+    return [
         Route("/healthz", collector.healthz, methods=["GET"]),
         Route("/metrics", collector.metrics_text, methods=["GET"]),
         Route("/openapi.json", collector.openapi, methods=["GET"]),
-        Route("/v1/batch", collector.batch, methods=["POST"]),
-        Route("/v1/import", collector.batch, methods=["POST"]),
-        Route("/v1/pinterest/events", collector.pinterest_events, methods=["POST"]),
+    ] + [
+        Route(path, count_requests(path, endpoint, collector.metrics), methods=["POST"])
+        for path, endpoint in counted
     ]
-    routes += [Route(f"/v1/{kind}", collector.single, methods=["POST"]) for kind in _SINGLE]
-    return routes
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def count_requests(path: str, endpoint: Endpoint, metrics: Metrics) -> Endpoint:
+    """``endpoint``, counting its answers in ``pinbridge_collector_requests_total`` by path
+    and HTTP status (an unexpected error counts as 500 on its way out)."""
+    counter = metrics.requests
+
+    async def counted(request: Request) -> Response:
+        try:
+            response = await endpoint(request)
+        except Exception:
+            counter.labels(path, "500").inc()
+            raise
+        counter.labels(path, str(response.status_code)).inc()
+        return response
+
+    return counted
