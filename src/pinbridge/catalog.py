@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -52,6 +53,9 @@ MAX_DESCRIPTION_LENGTH: Final = 10_000
 _PRICE = re.compile(r"^\s*(\d+(?:\.\d{1,2})?)\s+([A-Z]{3})\s*$")
 _URL = re.compile(r"^https?://[^\s/?#]+\.[^\s]*$", re.IGNORECASE)
 _EXAMPLES: Final = 5
+#: A line appended to a CSV/TSV feed to detect a quote left open (a private-use character).
+_GOOGLE_NAMESPACE: Final = "{http://base.google.com/"
+_END: Final = "\ue000pinbridge-end-of-feed"
 
 
 class FeedProblem(msgspec.Struct, frozen=True):
@@ -180,13 +184,59 @@ def _sniff(text: str) -> str:
 
 
 def _delimited_rows(text: str, delimiter: str) -> Iterator[dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if reader.fieldnames is None:
+    """Rows of a CSV or TSV feed, keyed by field name without ``g:``.
+
+    Tab-separated feeds have no quoting (Google Merchant TSV): a ``"`` is an ordinary
+    character there, so every line is one row. In CSV a quote that never closes would take the
+    rest of the file as one field; a sentinel line appended after the text detects that (it ends
+    up inside a field), and the whole file is refused naming the row where the quote opened.
+    csv's field size limit is raised to the file's length while reading, so that an over-long
+    field gets its row's "longer than" problem instead of a csv error.
+
+    Raises:
+        ValueError: empty feed, header lacking a required column, or a quote never closed.
+    """
+    stream = io.StringIO(f"{text}\r\n{_END}\r\n", newline="")
+    reader = csv.DictReader(
+        stream,
+        delimiter=delimiter,
+        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+    )
+    previous_limit = csv.field_size_limit(max(csv.field_size_limit(), len(text) + len(_END) + 4))
+    try:
+        yield from _named_rows(reader)
+    finally:
+        csv.field_size_limit(previous_limit)
+
+
+def _named_rows(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise ValueError(f"the header cannot be read: {exc}") from exc
+    if not fieldnames or fieldnames == [_END]:
         raise ValueError("the feed is empty")
-    missing = [f for f in REQUIRED_FIELDS if f not in {_field(n) for n in reader.fieldnames}]
+    missing = [f for f in REQUIRED_FIELDS if f not in {_field(n) for n in fieldnames}]
     if missing:
         raise ValueError(f"the header lacks required column(s): {', '.join(missing)}")
-    for row in reader:
+    for number in itertools.count(1):
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(f"row {number} (line {line}): {exc}") from exc
+        rest = row.get(None)
+        values = [v for v in row.values() if isinstance(v, str)]
+        values += [v for v in rest if isinstance(v, str)] if isinstance(rest, list) else []
+        if values[:1] == [_END]:
+            return
+        if any(_END in v for v in values):
+            raise ValueError(
+                f'row {number} (line {line}): a quote (") opens a field and never closes, so '
+                "the rest of the file would be one field; close or double the quote"
+            )
         yield {_field(k): (v or "") for k, v in row.items() if k is not None and isinstance(v, str)}
 
 
@@ -203,12 +253,14 @@ def _xml_rows(raw: bytes) -> Iterator[dict[str, str]]:
     if not items:
         raise ValueError("no <item> or <entry> elements in the XML feed")
     for item in items:
-        row: dict[str, str] = {}
+        plain: dict[str, str] = {}
+        google: dict[str, str] = {}
         for child in item:
-            name = _local(child.tag)
+            fields = google if child.tag.startswith(_GOOGLE_NAMESPACE) else plain
             value: Any = child.text or child.get("href") or ""
-            row.setdefault(name, str(value).strip())
-        yield row
+            fields.setdefault(_local(child.tag), str(value).strip())
+        # A g: field is the product's own; Atom's <id>, <title> are about the entry.
+        yield plain | google
 
 
 def _local(tag: str) -> str:

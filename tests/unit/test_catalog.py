@@ -65,6 +65,86 @@ class TestFeeds:
         with pytest.raises(ValueError, match="description"):
             read_feed(path)
 
+    @pytest.mark.parametrize(
+        ("suffix", "bad_row", "row_number"),
+        [
+            (".csv", 'sku-4,"Shirt 4 12in wide,Tee,https://s.x/p,https://s.x/i,1 USD,in stock', 4),
+            (".csv", '"sku-2,Mug,A mug,https://s.x/p,https://s.x/i,9.99 USD,in stock', 2),
+            (".csv", 'sku-6,Mug,"A mug,https://s.x/p,https://s.x/i,9.99 USD,in stock', 6),
+        ],
+    )  # fmt: skip
+    @pytest.mark.parametrize("tail", [0, 20_000])
+    def test_unclosed_quote_is_refused_naming_its_row(
+        self, tmp_path, suffix, bad_row, row_number, tail
+    ):
+        """A quote that never closes is one clear error naming the row, in small and big files."""
+        rows = [GOOD.replace("sku-1", f"sku-{n}") for n in range(1, 9)]
+        rows[row_number - 1] = bad_row + "\n"
+        path = tmp_path / f"feed{suffix}"
+        path.write_text(HEADER + "".join(rows) + GOOD.replace("sku-1", "sku-x") * tail)
+        with pytest.raises(ValueError, match=rf"^row {row_number} \(line {row_number + 1}\): "):
+            read_feed(path)
+
+    @pytest.mark.parametrize(
+        ("field", "size"),
+        [("description", 10_001), ("description", 200_000), ("title", 150_000)],
+    )
+    def test_over_long_field_is_a_row_error(self, tmp_path, field, size):
+        """A field of any length (even past csv's 128 KB default) gets the row's length error."""
+        row = dict(zip(HEADER.strip().split(","), GOOD.strip().split(","), strict=True))
+        row[field] = "x" * size
+        path = tmp_path / "feed.csv"
+        path.write_text(HEADER + ",".join(row.values()) + "\n" + GOOD.replace("sku-1", "sku-2"))
+        report = read_feed(path)
+        assert [p.id for p in report.products] == ["sku-2"]
+        assert [(p.row, p.field) for p in report.problems] == [(1, field)]
+        assert "longer than" in report.problems[0].message
+
+    @pytest.mark.parametrize(
+        ("suffix", "title"),
+        [
+            (".tsv", '"Cozy 12in blanket'),
+            (".tsv", 'Cozy 12" blanket'),
+            (".tsv", '"Cozy" blanket'),
+            (".txt", '"Cozy 12in blanket'),
+            (".csv", '"Cozy 12in blanket'),  # sniffed as tab-separated
+        ],
+    )
+    def test_tsv_quotes_are_plain_characters(self, tmp_path, suffix, title):
+        """Tab-separated feeds have no quoting: every line is one row, quotes kept as written."""
+        header = HEADER.replace(",", "\t")
+        lines = [GOOD.replace(",", "\t").replace("sku-1", f"sku-{n}") for n in range(1, 6)]
+        lines[1] = lines[1].replace("\tMug\t", f"\t{title}\t")
+        path = tmp_path / f"feed{suffix}"
+        path.write_text(header + "".join(lines))
+        report = read_feed(path)
+        assert (report.rows, report.problems) == (5, [])
+        assert [p.id for p in report.products] == [f"sku-{n}" for n in range(1, 6)]
+        assert report.products[1].title == title
+
+    @pytest.mark.parametrize(
+        ("fields", "expected"),
+        [
+            ("<id>tag:shop.example,2024:product-1</id><g:id>SKU-1</g:id>", "SKU-1"),
+            ("<g:id>SKU-1</g:id><id>tag:shop.example,2024:product-1</id>", "SKU-1"),
+            ("<id>SKU-1</id>", "SKU-1"),
+        ],
+    )
+    def test_atom_g_fields_win_over_plain_ones(self, tmp_path, fields, expected):
+        """In an Atom entry, <g:id> is the product id even after Atom's own <id>."""
+        path = tmp_path / "feed.xml"
+        path.write_text(
+            '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"'
+            ' xmlns:g="http://base.google.com/ns/1.0"><entry>'
+            f"{fields}<title>Mug</title><g:title>Blue mug</g:title><summary>A mug</summary>"
+            '<g:description>A mug</g:description><link href="https://shop.example/p/1"/>'
+            "<g:image_link>https://shop.example/i.jpg</g:image_link><g:price>12.00 EUR</g:price>"
+            "<g:availability>in stock</g:availability></entry></feed>"
+        )
+        report = read_feed(path)
+        assert report.problems == []
+        assert [(p.id, p.title) for p in report.products] == [(expected, "Blue mug")]
+
 
 class TestMismatches:
     def test_unknown_ids_per_event_name(self):
