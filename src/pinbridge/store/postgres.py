@@ -47,7 +47,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pinbridge.identity import (
     Click,
     Profile,
-    forget_digests,
     identifying_digests,
     input_names,
     merge_profiles,
@@ -67,7 +66,7 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
-from pinbridge.store.sqlbase import EventParams, SqlStore
+from pinbridge.store.sqlbase import EventParams, SqlStore, forget_in_profiles
 from pinbridge.store.sqlite import StoreError
 from pinbridge.store.urls import display_url
 
@@ -512,7 +511,7 @@ def _forget(
     gone = conn.execute(_Q["forget_events"], {"rows": ordered}).fetchone()
     conn.execute(_Q["forget_delete_events"], {"rows": ordered})
     conn.execute(_Q["forget_delete_persons"], {"persons": persons})
-    _forget_in_profiles(conn, identifying_digests([*keys, *owned]))
+    forget_in_profiles(conn, _Q, identifying_digests([*keys, *owned]))
     return ForgetReport(
         persons=len(persons),
         identifiers=counts[0],
@@ -520,17 +519,6 @@ def _forget(
         events=len(ordered),
         undelivered=gone[0] if gone else 0,
     )
-
-
-def _forget_in_profiles(conn: psycopg.Connection[Any], digests: frozenset[str]) -> None:
-    """Remove the digests from every (remaining) person's profile."""
-    for digest in digests:
-        found = conn.execute(_Q["forget_profiles"], {"digest": digest.encode()}).fetchall()
-        for person, raw in found:
-            profile = msgspec.json.decode(raw, type=Profile)
-            if forget_digests(profile, digests):
-                encoded = msgspec.json.encode(profile)
-                conn.execute(_Q["forget_set_profile"], {"person": person, "profile": encoded})
 
 
 _MARKS: Final = {

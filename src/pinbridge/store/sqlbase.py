@@ -10,11 +10,12 @@ catalog load, history) stays in each store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
 
+from pinbridge.identity import Profile, forget_digests
 from pinbridge.store.base import (
     AcceptCount,
     Claimed,
@@ -26,7 +27,7 @@ from pinbridge.store.base import (
     TimelinePoint,
 )
 
-__all__ = ["EventParams", "SqlStore"]
+__all__ = ["EventParams", "SqlStore", "forget_in_profiles"]
 
 #: How long after its event time Pinterest still takes an event (and a delivery waits).
 MAX_AGE_SECONDS: Final = 7 * 24 * 3600
@@ -198,3 +199,18 @@ class EventParams:
             }
             for d in event.destinations
         ]
+
+
+def forget_in_profiles(conn: Any, queries: Mapping[str, Any], digests: frozenset[str]) -> None:
+    """Remove the digests from every (remaining) person's profile, on a DB-API connection
+    of either SQL store inside its ``forget`` transaction (``queries``: its named queries)."""
+    for digest in digests:
+        found = conn.execute(queries["forget_profiles"], {"digest": digest.encode()}).fetchall()
+        for person, raw in found:
+            profile = _decode_profile(raw)
+            if forget_digests(profile, digests):
+                encoded = msgspec.json.encode(profile)
+                conn.execute(queries["forget_set_profile"], {"person": person, "profile": encoded})
+
+
+_decode_profile = msgspec.json.Decoder(Profile).decode

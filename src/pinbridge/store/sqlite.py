@@ -30,7 +30,6 @@ import msgspec
 from pinbridge.identity import (
     Click,
     Profile,
-    forget_digests,
     identifying_digests,
     input_names,
     merge_profiles,
@@ -50,7 +49,7 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
-from pinbridge.store.sqlbase import EventParams, SqlStore
+from pinbridge.store.sqlbase import EventParams, SqlStore, forget_in_profiles
 
 __all__ = ["SYNCHRONOUS_MODES", "SqliteStore", "StoreError"]
 
@@ -445,19 +444,8 @@ def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str
         conn.execute(f"DELETE FROM events WHERE id IN ({in_rows})", chunk)
     if persons:
         conn.execute(f"DELETE FROM persons WHERE id IN ({marks})", persons)
-    _forget_in_profiles(conn, identifying_digests([*keys, *owned]))
+    forget_in_profiles(conn, _Q, identifying_digests([*keys, *owned]))
     return ForgetReport(events=len(rows), undelivered=undelivered, **counts)
-
-
-def _forget_in_profiles(conn: sqlite3.Connection, digests: frozenset[str]) -> None:
-    """Remove the digests from every (remaining) person's profile."""
-    for digest in digests:
-        found = conn.execute(_Q["forget_profiles"], {"digest": digest.encode()}).fetchall()
-        for person, raw in found:
-            profile = _decode_profile(raw)
-            if forget_digests(profile, digests):
-                encoded = msgspec.json.encode(profile)
-                conn.execute(_Q["forget_set_profile"], {"person": person, "profile": encoded})
 
 
 def _claim(conn: sqlite3.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
