@@ -8,6 +8,10 @@ row is reported with its field and why; good rows are kept. The feed's ``id`` mu
 ``product_id`` events carry (``content_ids``, ``contents[].id``), or shopping campaigns
 cannot use them: :func:`mismatches` measures that.
 
+Replacing the kept catalog is guarded (:func:`check_replacement`): a feed with no good product
+(a failed export with only a header, or every row bad) never replaces a non-empty catalog unless
+the operator says so, and a feed much smaller than the catalog it replaces is warned about.
+
 XML is parsed with the standard library's expat, which refuses external entities and, from
 expat 2.4.1, entity-expansion bombs; a feed is the operator's own file.
 """
@@ -30,9 +34,12 @@ from pinbridge.store.base import CatalogProduct, SentEvent
 
 __all__ = [
     "REQUIRED_FIELDS",
+    "SHRINK_WARNING_SHARE",
     "CatalogMismatch",
+    "EmptyFeedError",
     "FeedProblem",
     "FeedReport",
+    "check_replacement",
     "mismatches",
     "read_feed",
 ]
@@ -50,6 +57,9 @@ AVAILABILITY: Final = frozenset({"in stock", "out of stock", "preorder", "backor
 MAX_ID_LENGTH: Final = 127
 MAX_TITLE_LENGTH: Final = 500
 MAX_DESCRIPTION_LENGTH: Final = 10_000
+#: A replacing feed with fewer good products than this share of the kept catalog is warned
+#: about (not refused: shrinking a catalog is also a normal clean-up).
+SHRINK_WARNING_SHARE: Final = 0.5
 _PRICE = re.compile(r"^\s*(\d+(?:\.\d{1,2})?)\s+([A-Z]{3})\s*$")
 _URL = re.compile(r"^https?://[^\s/?#]+\.[^\s]*$", re.IGNORECASE)
 _EXAMPLES: Final = 5
@@ -77,6 +87,41 @@ class FeedReport(msgspec.Struct):
     @property
     def bad_rows(self) -> int:
         return len({p.row for p in self.problems})
+
+
+class EmptyFeedError(ValueError):
+    """A feed without a good product would replace a non-empty catalog (refused)."""
+
+
+def check_replacement(current: int, new: int, *, allow_empty: bool = False) -> str | None:
+    """Judge replacing a kept catalog of ``current`` products with a feed of ``new`` good ones.
+
+    An empty feed is most often a failed export (a header and no rows) or a feed whose every
+    row is bad; replacing the catalog with it would make every delivered product id look
+    missing. So ``new == 0 < current`` is refused unless ``allow_empty``. A feed with fewer
+    than ``SHRINK_WARNING_SHARE * current`` products (a truncated export, or a real
+    clean-up) is kept but warned about.
+
+    Returns:
+        A warning to show, or ``None``.
+
+    Raises:
+        EmptyFeedError: ``new`` is 0, ``current`` is not, and ``allow_empty`` is false.
+    """
+    if new == 0 and current > 0:
+        if not allow_empty:
+            raise EmptyFeedError(
+                f"the feed has no good product; it would replace the {current:,} kept products "
+                "with none (a failed export?). Nothing was changed; pass --allow-empty to "
+                "empty the catalog on purpose"
+            )
+        return f"the catalog of {current:,} products is emptied (--allow-empty)"
+    if new < current * SHRINK_WARNING_SHARE:
+        return (
+            f"the feed has {new:,} good products, under {SHRINK_WARNING_SHARE:.0%} of the "
+            f"{current:,} kept; check that the export is complete"
+        )
+    return None
 
 
 class CatalogMismatch(msgspec.Struct):

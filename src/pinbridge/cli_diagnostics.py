@@ -20,7 +20,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from pinbridge.catalog import FeedReport, read_feed
+from pinbridge.catalog import EmptyFeedError, FeedReport, check_replacement, read_feed
 from pinbridge.config import Settings, load_settings, store_session
 from pinbridge.diagnostics import (
     DEAD_LETTER_WINDOW,
@@ -321,36 +321,73 @@ def catalog() -> None:
     help="Feed format (default: from the extension).",
 )
 @click.option("--append", is_flag=True, help="Add to the kept catalog instead of replacing it.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Let a feed without a good product empty the kept catalog (refused otherwise).",
+)
 @click.option("--dry-run", is_flag=True, help="Check the feed only; keep nothing.")
 def catalog_load(
-    config_path: Path | None, feed: Path, feed_format: str | None, append: bool, dry_run: bool
+    config_path: Path | None,
+    feed: Path,
+    feed_format: str | None,
+    append: bool,
+    allow_empty: bool,
+    dry_run: bool,
 ) -> None:
     """Check a Pinterest product FEED (CSV, TSV, XML/RSS) and keep its product ids.
 
     Bad rows are listed (row, id, field, why) and skipped; the good ones are kept. Exits 1
-    when any row was bad.
+    when any row was bad, or when a feed without a good product would replace a non-empty
+    catalog (nothing is changed then, unless --allow-empty). A feed with under half the kept
+    catalog's products is kept with a warning.
     """
     settings = _settings(config_path)
     try:
         report = read_feed(feed, feed_format=feed_format)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{feed}: {exc}") from None
-    kept = 0 if dry_run else run_with_store(settings, _load(settings, report, append))
-    _print_feed(report, kept, dry_run, Console())
+    console = Console()
+    try:
+        kept, warning = (
+            (0, None)
+            if dry_run
+            else run_with_store(settings, _load(settings, report, append, allow_empty))
+        )
+    except EmptyFeedError as exc:
+        _print_feed(report, None, dry_run, console)
+        raise click.ClickException(f"{feed}: {exc}") from None
+    _print_feed(report, kept, dry_run, console)
+    if warning:
+        click.echo(f"Warning: {warning}.", err=True)
     if report.problems:
         sys.exit(1)
 
 
-async def _load(settings: Settings, report: FeedReport, append: bool) -> int:
+async def _load(
+    settings: Settings, report: FeedReport, append: bool, allow_empty: bool
+) -> tuple[int, str | None]:
     async with store_session(settings) as store:
-        return await _keep(store, report, append)
+        return await _keep(store, report, append, allow_empty)
 
 
-async def _keep(store: Store, report: FeedReport, append: bool) -> int:
-    return await store.catalog_load(report.products, now=time.time(), replace=not append)
+async def _keep(
+    store: Store, report: FeedReport, append: bool, allow_empty: bool
+) -> tuple[int, str | None]:
+    """Keep the feed's products; a replacing feed is first judged against the kept catalog.
+
+    Raises:
+        EmptyFeedError: an empty feed would replace a non-empty catalog (nothing changed).
+    """
+    warning = None
+    if not append:
+        current, _ = await store.catalog_size()
+        warning = check_replacement(current, len(report.products), allow_empty=allow_empty)
+    kept = await store.catalog_load(report.products, now=time.time(), replace=not append)
+    return kept, warning
 
 
-def _print_feed(report: FeedReport, kept: int, dry_run: bool, console: Console) -> None:
+def _print_feed(report: FeedReport, kept: int | None, dry_run: bool, console: Console) -> None:
     if report.problems:
         table = Table(title=f"{report.bad_rows:,} bad rows (first 50 problems)")
         for column in ("row", "id", "field", "problem"):
@@ -358,7 +395,10 @@ def _print_feed(report: FeedReport, kept: int, dry_run: bool, console: Console) 
         for problem in report.problems[:50]:
             table.add_row(str(problem.row), problem.id, problem.field, problem.message)
         console.print(table)
-    action = "checked (nothing kept)" if dry_run else f"{kept:,} products kept"
+    if dry_run:
+        action = "checked (nothing kept)"
+    else:
+        action = "nothing kept" if kept is None else f"{kept:,} products kept"
     console.print(
         f"{report.rows:,} rows: {len(report.products):,} good, {report.bad_rows:,} bad; {action}."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinbridge.catalog import mismatches, read_feed
+from pinbridge.catalog import EmptyFeedError, check_replacement, mismatches, read_feed
 from pinbridge.store.base import SentEvent
 
 HEADER = "id,title,description,link,image_link,price,availability\n"
@@ -144,6 +144,33 @@ class TestFeeds:
         report = read_feed(path)
         assert report.problems == []
         assert [(p.id, p.title) for p in report.products] == [(expected, "Blue mug")]
+
+
+class TestReplacement:
+    @pytest.mark.parametrize(
+        ("current", "new", "allow_empty", "warning"),
+        [
+            (0, 0, False, None),  # nothing kept yet: nothing to lose
+            (0, 10, False, None),
+            (10, 10, False, None),
+            (10, 5, False, None),  # exactly half: no warning
+            (10, 4, False, "under 50% of the 10 kept"),
+            (10, 1, False, "under 50% of the 10 kept"),
+            (10, 0, True, "emptied (--allow-empty)"),
+            (10, 30, False, None),
+        ],
+    )  # fmt: skip
+    def test_kept_with_or_without_warning(self, current, new, allow_empty, warning):
+        """A replacing feed is kept; under half the kept catalog it is warned about."""
+        found = check_replacement(current, new, allow_empty=allow_empty)
+        assert found == warning if warning is None else warning in (found or "")
+
+    @pytest.mark.parametrize("current", [1, 10_000])
+    def test_empty_feed_never_replaces_a_catalog_unasked(self, current):
+        """No good product and a non-empty catalog: refused, naming the flag that allows it."""
+        with pytest.raises(EmptyFeedError, match="--allow-empty") as caught:
+            check_replacement(current, 0)
+        assert f"{current:,} kept products" in str(caught.value)
 
 
 class TestMismatches:
