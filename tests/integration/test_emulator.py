@@ -462,6 +462,34 @@ class TestRateLimit:
         clock.advance(30)
         assert (await post(emulator, event(event_time=int(clock.now)))).status_code == 200
 
+    async def test_test_mode_has_10_calls_per_second_per_token(
+        self, make_emulator: Callable[..., Any], clock: FakeClock
+    ) -> None:
+        """``?test=true`` calls: 10 per second per token (Pinterest's "per app"), apart from
+        the account's budget; real calls are not limited by it."""
+        emulator = make_emulator(EmulatorConfig())
+        test = f"{EVENTS}?test=true"
+        for _ in range(10):
+            assert (await post(emulator, event(), path=test)).status_code == 200
+        limited = await post(emulator, event(), path=test)
+        assert limited.status_code == 429
+        assert limited.json()["code"] == 8
+        assert limited.headers["Retry-After"] == "1"
+        assert (await post(emulator, event())).status_code == 200
+        other = {"Authorization": "Bearer other-token"}
+        assert (await post(emulator, event(), path=test, headers=other)).status_code == 200
+        clock.advance(0.15)  # one call's worth, and a half
+        assert (await post(emulator, event(), path=test)).status_code == 200
+        assert (await post(emulator, event(), path=test)).status_code == 429
+        stats = (await emulator.get("/_emulator/stats")).json()
+        assert stats["requests_by_status"]["429"] == 2
+
+    async def test_test_mode_limit_can_be_lifted(self, make_emulator: Callable[..., Any]) -> None:
+        """``test_requests_per_second=0`` (``--test-rate-limit 0``) disables it."""
+        emulator = make_emulator(EmulatorConfig(test_requests_per_second=0))
+        for _ in range(15):
+            assert (await post(emulator, event(), path=f"{EVENTS}?test=true")).status_code == 200
+
 
 class TestDedup:
     """Pinterest-side deduplication within 48 hours."""

@@ -65,6 +65,13 @@ def parse_rate_limit(value: str) -> int:
     "--rate-limit", default="5000/min", show_default=True, help="Calls per minute per account."
 )
 @click.option(
+    "--test-rate-limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="?test=true calls per second per token (Pinterest: 10 per app); 0 disables it.",
+)
+@click.option(
     "--strict/--lenient",
     default=True,
     show_default=True,
@@ -95,6 +102,7 @@ def emulator(
     port: int,
     tokens: tuple[str, ...],
     rate_limit: str,
+    test_rate_limit: int,
     strict: bool,
     advertiser_events: tuple[str, ...],
     error_rate: float,
@@ -108,6 +116,7 @@ def emulator(
     config = EmulatorConfig(
         tokens=parse_tokens(tokens),
         rate_limit_per_minute=parse_rate_limit(rate_limit),
+        test_requests_per_second=test_rate_limit,
         strict=strict,
         advertiser_defined_event_names=frozenset(advertiser_events),
         faults=FaultSettings(
@@ -136,7 +145,8 @@ def _describe(config: EmulatorConfig) -> str:
     faults = config.faults
     return (
         f"tokens: {who}; {'strict' if config.strict else 'lenient'}; "
-        f"rate limit {config.rate_limit_per_minute}/min; error rate {faults.error_rate}, "
+        f"rate limit {config.rate_limit_per_minute}/min, "
+        f"{config.test_requests_per_second}/s in test mode; error rate {faults.error_rate}, "
         f"latency {faults.latency_ms} ms, drop rate {faults.drop_rate}, "
         f"burst 429 {faults.burst_429}"
     )

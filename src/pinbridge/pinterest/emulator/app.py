@@ -147,6 +147,11 @@ class _EventsEndpoint:
             message = f"Invalid request: {flag!r} is not of type 'boolean' (at test)"
             return _error(400, self._bad_request, message)
         test = flag.lower() == "true"
+        if test:
+            token = request.headers.get("authorization", "").partition(" ")[2].strip()
+            wait = state.test_limiter.acquire(token)
+            if wait is not None:
+                return _error(429, 8, _RATE_LIMITED, **{"Retry-After": str(wait)})
         try:
             events, dropped = self._validator.decode(body)
         except InvalidBody as exc:

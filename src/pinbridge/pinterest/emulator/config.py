@@ -13,7 +13,11 @@ from typing import Annotated, Final
 import msgspec
 from msgspec import Meta
 
-from pinbridge.pinterest.schema import MAX_EVENT_AGE_SECONDS, RATE_LIMIT_PER_MINUTE
+from pinbridge.pinterest.schema import (
+    MAX_EVENT_AGE_SECONDS,
+    RATE_LIMIT_PER_MINUTE,
+    TEST_REQUESTS_PER_SECOND,
+)
 
 __all__ = [
     "DEDUP_WINDOW_SECONDS",
@@ -75,6 +79,8 @@ class EmulatorConfig:
             account it lacks gets 403.
         rate_limit_per_minute: calls per minute per ad account (token bucket of that
             capacity, refilled continuously); 0 disables the limit.
+        test_requests_per_second: ``?test=true`` calls per second per token (Pinterest: 10
+            test requests per second per app; the token stands for the app); 0 disables it.
         strict: ``False`` accepts unknown keys inside events (as the live API does for
             e.g. ``advertiser_tracking_enabled``) with a warning instead of a 400.
         advertiser_defined_event_names: extra ``event_name`` values accepted besides the 22
@@ -93,6 +99,7 @@ class EmulatorConfig:
 
     tokens: Mapping[str, frozenset[str]] | None = None
     rate_limit_per_minute: int = RATE_LIMIT_PER_MINUTE
+    test_requests_per_second: int = TEST_REQUESTS_PER_SECOND
     strict: bool = True
     advertiser_defined_event_names: frozenset[str] = frozenset()
     max_age_seconds: int = MAX_EVENT_AGE_SECONDS
@@ -110,5 +117,6 @@ class EmulatorConfig:
         )
         return (
             f"EmulatorConfig(tokens={tokens!r}, rate_limit_per_minute="
-            f"{self.rate_limit_per_minute}, strict={self.strict}, faults={self.faults!r})"
+            f"{self.rate_limit_per_minute}, test_requests_per_second="
+            f"{self.test_requests_per_second}, strict={self.strict}, faults={self.faults!r})"
         )

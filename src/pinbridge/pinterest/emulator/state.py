@@ -59,14 +59,15 @@ class Stats(msgspec.Struct):
 
 
 class RateLimiter:
-    """A token bucket per ad account: ``capacity`` calls, refilled at ``capacity``/minute.
+    """A token bucket per key: ``capacity`` calls, refilled at ``capacity`` per ``period``
+    seconds (per ad account and minute; per token and second for test calls).
 
     ``Retry-After`` is the time until one whole token is back: ``ceil((1 - tokens) / rate)``.
     """
 
-    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
-        self._capacity = float(per_minute)
-        self._rate = per_minute / 60.0
+    def __init__(self, capacity: int, clock: Callable[[], float], period: float = 60.0) -> None:
+        self._capacity = float(capacity)
+        self._rate = capacity / period
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
@@ -95,6 +96,7 @@ class EmulatorState:
         self.config = config
         self.clock = clock
         self.rate_limiter = RateLimiter(config.rate_limit_per_minute, clock)
+        self.test_limiter = RateLimiter(config.test_requests_per_second, clock, period=1.0)
         self.faults: FaultSettings = config.faults
         self.burst_remaining = config.faults.burst_429
         self.stats = Stats()
@@ -105,6 +107,7 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget everything: events, dedup keys, stats, rate limits and run-time faults."""
         self.rate_limiter.clear()
+        self.test_limiter.clear()
         self.set_faults(self.config.faults)
         self.stats = Stats()
         self._records.clear()
