@@ -1,7 +1,8 @@
 """pinbridge's exceptions, one tree:
 
     PinbridgeError
-     └── ConfigError       a configuration file, flag or environment variable is wrong
+     ├── ConfigError       a configuration file, flag or environment variable is wrong
+     └── StoreError        the database failed (cannot be opened or reached, a commit failed)
 
 Exceptions of libraries underneath are translated where they are caught, with the original
 kept as ``__cause__``. Pinterest's side (``pinbridge.pinterest``) has its own tree, because
@@ -10,7 +11,7 @@ that layer imports nothing of ours.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "PinbridgeError"]
+__all__ = ["ConfigError", "PinbridgeError", "StoreError"]
 
 
 class PinbridgeError(Exception):
@@ -22,3 +23,7 @@ class PinbridgeError(Exception):
 
 class ConfigError(PinbridgeError):
     """The configuration is invalid."""
+
+
+class StoreError(PinbridgeError):
+    """The database failed; the original error is ``__cause__``."""

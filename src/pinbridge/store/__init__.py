@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pinbridge.errors import StoreError
 from pinbridge.ratelimit import RateLimit, TokenBucket
 from pinbridge.store.base import (
     Answer,
@@ -23,7 +24,7 @@ from pinbridge.store.base import (
     Store,
 )
 from pinbridge.store.memory import MemoryStore
-from pinbridge.store.sqlite import SqliteStore, StoreError
+from pinbridge.store.sqlite import SqliteStore
 from pinbridge.store.urls import display_url
 
 __all__ = [

@@ -44,6 +44,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from pinbridge.errors import StoreError
 from pinbridge.identity import (
     Click,
     Profile,
@@ -67,7 +68,6 @@ from pinbridge.store.base import (
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
 from pinbridge.store.sqlbase import EventParams, SqlStore, forget_in_profiles
-from pinbridge.store.sqlite import StoreError
 from pinbridge.store.urls import display_url
 
 __all__ = ["PostgresStore", "SharedTokenBucket", "latest_version", "migrate"]

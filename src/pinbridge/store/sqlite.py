@@ -27,6 +27,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from pinbridge.errors import StoreError
 from pinbridge.identity import (
     Click,
     Profile,
@@ -60,10 +61,6 @@ _T = TypeVar("_T")
 _Op = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
 _decode_profile = msgspec.json.Decoder(Profile).decode
 _encode_ids = msgspec.json.Encoder().encode
-
-
-class StoreError(Exception):
-    """The database failed; the original error is ``__cause__``."""
 
 
 class SqliteStore(SqlStore):
