@@ -381,8 +381,8 @@ def import_(
     )
     click.echo(
         f"{summary.rows:,} rows: {summary.accepted:,} accepted, {summary.duplicate:,} already "
-        f"imported, {summary.rejected:,} rejected, {summary.dropped:,} dropped; "
-        f"report: {report}"
+        f"imported, {summary.rejected:,} rejected, {summary.dropped:,} dropped, "
+        f"{summary.ignored:,} ignored; report: {report}"
     )
     if summary.accepted:
         click.echo("Accepted events are delivered by `pinbridge run` (or a worker).")

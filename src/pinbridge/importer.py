@@ -2,9 +2,9 @@
 
 Rows are read in chunks, turned into offline input events (:mod:`pinbridge.offline`) and
 accepted like any other event, in the same store: ``pinbridge run`` (or a worker) delivers
-them. Every row gets a line in the report: accepted, duplicate (already imported), dropped,
-or rejected with the reasons. A bad row never stops the import. A file that is not UTF-8
-is refused whole, before any row is read (:func:`count_rows`).
+them. Every row gets a line in the report, in the file's order: accepted, duplicate (already
+imported), dropped, ignored or rejected, with the reasons. A bad row never stops the import.
+A file that is not UTF-8 is refused whole, before any row is read (:func:`count_rows`).
 
 Re-importing the same rows sends nothing twice: their event ids are stable (the file's event
 id, else the order id, else a digest of the row), and imports deduplicate over 8 days, longer
@@ -21,6 +21,7 @@ from typing import Any, Final, TextIO
 import msgspec
 
 from pinbridge.accept import Acceptor, ItemResult
+from pinbridge.metrics import Metrics
 from pinbridge.offline import ColumnMap, Row, missing_time, read_rows, row_to_message
 
 __all__ = ["IMPORT_DEDUP_WINDOW", "ImportSummary", "NotUtf8Error", "count_rows", "import_rows"]
@@ -28,6 +29,9 @@ __all__ = ["IMPORT_DEDUP_WINDOW", "ImportSummary", "NotUtf8Error", "count_rows",
 #: Dedup window of imports: longer than Pinterest's 7-day limit on event age.
 IMPORT_DEDUP_WINDOW: Final = 8 * 86400.0
 CHUNK: Final = 500
+_IGNORED: Final = (
+    "event: not sent (the event name maps to no Pinterest event, or no destination takes it)"
+)
 
 
 class ImportSummary(msgspec.Struct):
@@ -52,48 +56,80 @@ async def import_rows(
     default_event: str = "Order Completed",
     progress: Callable[[int], None] = lambda n: None,
 ) -> ImportSummary:
-    """Import every row of ``stream``; write one report line per row; return the counts."""
+    """Import every row of ``stream``; write one report line per row; return the counts.
+
+    The report has the columns ``row``, ``status``, ``event_ids`` and ``reasons``, one line
+    per row in the file's order, whether the row was refused here (unreadable, a ``--map``
+    column not in the header, no time) or by the accept path.
+    Rows refused here are counted like the accept path's rejections: in the summary, and in
+    the acceptor's metrics and per-minute tally (``accept_counts`` once drained into the
+    store), as outcome ``rejected`` without an event name.
+    """
     summary = ImportSummary()
     writer = csv.writer(report)
     writer.writerow(["row", "status", "event_ids", "reasons"])
     header = file_format == "csv"
     for chunk in _chunks(read_rows(stream, file_format), CHUNK):
+        at = now()
+        lines: list[list[str]] = []  # one per row of the chunk, in file order
         messages: list[dict[str, Any]] = []
-        numbers: list[int] = []
+        owners: list[list[str]] = []
         for row in chunk:
-            problem = _row_problem(row, columns, header=header)
-            if problem:
-                _count(summary, "rejected")
-                writer.writerow([row.number, "rejected", "", problem])
+            line = [str(row.number), "rejected", "", ""]
+            lines.append(line)
+            try:
+                message = _row_message(row, columns, header=header, default_event=default_event)
+            except ValueError as exc:
+                line[3] = str(exc)
                 continue
-            fields = columns.resolve(list(row.columns), header=header)
-            messages.append(row_to_message(row.columns, fields, default_event=default_event))
-            numbers.append(row.number)
+            messages.append(message)
+            owners.append(line)
+        _count_rejected(acceptor.metrics, at, len(chunk) - len(messages))
         if messages:
-            results = await acceptor.accept(messages, now=now(), default_source="offline")
-            for number, result in zip(numbers, results, strict=True):
-                _count(summary, result.status)
-                writer.writerow([number, result.status, " ".join(result.event_ids), _why(result)])
+            results = await acceptor.accept(messages, now=at, default_source="offline")
+            for line, result in zip(owners, results, strict=True):
+                line[1:] = [result.status, " ".join(result.event_ids), _why(result)]
+        for line in lines:
+            _count(summary, line[1])
+        writer.writerows(lines)
         summary.rows += len(chunk)
         progress(len(chunk))
     return summary
 
 
-def _row_problem(row: Row, columns: ColumnMap, *, header: bool) -> str:
+def _row_message(
+    row: Row, columns: ColumnMap, *, header: bool, default_event: str
+) -> dict[str, Any]:
+    """The row's input event.
+
+    Raises:
+        ValueError: why the row cannot be one (naming the field, never the value).
+    """
     if row.error:
-        return row.error
-    try:
-        fields = columns.resolve(list(row.columns), header=header)
-    except ValueError as exc:
-        return str(exc)
+        raise ValueError(row.error)
+    fields = columns.resolve(list(row.columns), header=header)
     if missing_time(row.columns, fields):
-        return "time: an offline conversion needs the time it happened"
-    return ""
+        raise ValueError("time: an offline conversion needs the time it happened")
+    return row_to_message(row.columns, fields, default_event=default_event)
+
+
+def _count_rejected(metrics: Metrics, now: float, count: int) -> None:
+    """Count rows refused before the accept path as it counts an input it rejects (outcome
+    ``rejected``, no reason, no event name), so that totals add up to the rows."""
+    if count:
+        metrics.events.labels("rejected").inc(count)
+        metrics.received.labels("").inc(count)
+        metrics.outcomes.labels("rejected", "", "", "").inc(count)
+        metrics.tally.add(now, "rejected", "", "", count)
 
 
 def _why(result: ItemResult) -> str:
     if result.status == "dropped":
         return result.reason
+    if result.status == "ignored":
+        # Not the accept path's warning: it quotes the event name, and a shifted CSV line can
+        # put personal data in that column.
+        return _IGNORED
     return "; ".join(f"{p.field}: {p.message}" for p in result.errors)
 
 

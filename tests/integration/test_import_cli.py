@@ -130,10 +130,33 @@ def test_jsonl_rows_may_lack_a_mapped_key(run, tmp_path: Path):
     pos.write_text("".join(json.dumps(r) + "\n" for r in rows))
     completed = run(str(pos), "--map", "email=mail", "--map", "value=paid", "--map", "time=when")
     assert completed.returncode == 0, completed.stderr
-    report = sorted(report_of(pos), key=lambda r: int(r["row"]))
+    report = report_of(pos)
     assert [(r["row"], r["status"]) for r in report] == [
         ("1", "accepted"),
         ("2", "accepted"),
         ("3", "rejected"),
     ]
     assert "needs the time" in report[2]["reasons"]
+
+
+def test_report_in_file_order_and_totals_add_up(run, tmp_path: Path):
+    """A row refused before the accept step keeps its place; the last line counts every row."""
+    crm = tmp_path / "crm.csv"
+    when = iso(time.time() - 60)
+    crm.write_text(
+        "Order,Email,Purchased\n"
+        f"1,a@example.com,{when}\n"
+        "2,b@example.com,\n"  # no time: refused before the accept step
+        f"3,c@example.com,{when}\n"
+    )
+    completed = run(str(crm), "--map", "order_id=Order", "--map", "time=Purchased")
+    assert completed.returncode == 0, completed.stderr
+    assert [(r["row"], r["status"]) for r in report_of(crm)] == [
+        ("1", "accepted"),
+        ("2", "rejected"),
+        ("3", "accepted"),
+    ]
+    assert (
+        "3 rows: 2 accepted, 0 already imported, 1 rejected, 0 dropped, 0 ignored;"
+        in completed.stdout
+    )
