@@ -24,7 +24,12 @@ from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
 from pinbridge.store import Store, open_store
 from pinbridge.store.urls import display_url
 from pinbridge.transform import Transformer, TransformOptions
-from pinbridge.web.auth import MIN_PASSWORD_LENGTH, is_password_hash
+from pinbridge.web.auth import (
+    LOGIN_ATTEMPTS_PER_MINUTE,
+    LOGIN_HASHES_IN_FLIGHT,
+    MIN_PASSWORD_LENGTH,
+    is_password_hash,
+)
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -162,18 +167,24 @@ class DashboardSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     ``PINBRIDGE_DASHBOARD_PASSWORD`` adds the user ``admin`` with that password (hashed at
     start, never stored). ``session_secret`` signs session cookies (default: random per
     process, so a restart logs everyone out); ``secure_cookie`` marks the cookie HTTPS-only
-    (set it when a TLS proxy fronts pinbridge).
+    (set it when a TLS proxy fronts pinbridge). ``login_attempts_per_minute`` (per client
+    address, also the burst) and ``login_hashes_in_flight`` (passwords hashed at once, all
+    addresses together) throttle logins.
     """
 
     users: dict[str, str] = {}
     password: str = ""
     session_secret: str = ""
     secure_cookie: bool = False
+    login_attempts_per_minute: int = LOGIN_ATTEMPTS_PER_MINUTE
+    login_hashes_in_flight: int = LOGIN_HASHES_IN_FLIGHT
 
     def __repr__(self) -> str:
         return (
             f"DashboardSettings(users=<{len(self.users)} users>, password='***', "
-            f"session_secret='***', secure_cookie={self.secure_cookie!r})"
+            f"session_secret='***', secure_cookie={self.secure_cookie!r}, "
+            f"login_attempts_per_minute={self.login_attempts_per_minute!r}, "
+            f"login_hashes_in_flight={self.login_hashes_in_flight!r})"
         )
 
 
@@ -382,7 +393,7 @@ def _numbers(settings: Settings) -> list[tuple[str, float, float, float | None, 
     """Every numeric setting: (key, value, low, high or ``None``, whether ``low`` itself is
     allowed). 0 is allowed only where it is documented to mean "off"."""
     server, store, delivery = settings.server, settings.store, settings.delivery
-    transform, identity = settings.transform, settings.identity
+    transform, identity, dashboard = settings.transform, settings.identity, settings.dashboard
     rows: list[tuple[str, float, float, float | None, bool]] = [
         ("server.port", server.port, 1, 65535, True),
         ("server.max_body_bytes", server.max_body_bytes, 1, None, True),
@@ -409,6 +420,8 @@ def _numbers(settings: Settings) -> list[tuple[str, float, float, float | None, 
         ),
         ("transform.future_skew_seconds", transform.future_skew_seconds, 0, None, True),
         ("identity.retention_days", identity.retention_days, 1, None, True),
+        ("dashboard.login_attempts_per_minute", dashboard.login_attempts_per_minute, 1, 1000, True),
+        ("dashboard.login_hashes_in_flight", dashboard.login_hashes_in_flight, 1, 64, True),
     ]
     for kind, most in identity.max_per_kind.items():
         rows.append((f"identity.max_per_kind.{kind}", most, 1, None, True))

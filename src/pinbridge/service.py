@@ -44,7 +44,7 @@ from pinbridge.ratelimit import AllLimits, RateLimit
 from pinbridge.signals import identifier_key
 from pinbridge.store import DestinationStats, IdentityPolicy, Store, rate_limit
 from pinbridge.transform import Transformer
-from pinbridge.web.auth import Sessions, hash_password
+from pinbridge.web.auth import LoginThrottle, Sessions, hash_password, stable_salt
 from pinbridge.web.browser import BrowserCollector, CorsPolicy, browser_routes, tag_event_map
 from pinbridge.web.collector import Collector, KeyLimits, collector_routes
 from pinbridge.web.dashboard import Dashboard, dashboard_routes
@@ -312,7 +312,7 @@ def _dashboard(
     config = settings.dashboard
     users = dict(config.users)
     if config.password:
-        users["admin"] = hash_password(config.password)
+        users["admin"] = hash_password(config.password, salt=stable_salt(config.session_secret))
     secret = config.session_secret.encode() or None
     eqs = {r.name: _eqs_fetcher(r) for r in runtimes}
     return Dashboard(
@@ -322,6 +322,9 @@ def _dashboard(
         default_region=settings.transform.default_region,
         secure_cookie=config.secure_cookie,
         clock=clock,
+        throttle=LoginThrottle(
+            per_minute=config.login_attempts_per_minute, in_flight=config.login_hashes_in_flight
+        ),
         trusted_proxies=TrustedProxies(settings.server.trusted_proxies),
     )
 

@@ -1,10 +1,13 @@
-"""The dashboard's login over HTTP, in process: off the event loop, throttled, odd cookies."""
+"""The dashboard's login over HTTP, in process: off the event loop, throttled, logout, odd
+cookies."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import httpx2
@@ -24,11 +27,11 @@ PASSWORD = "integration-password"
 PATIENCE = 10.0
 
 
-def settings() -> Settings:
+def settings(**dashboard: Any) -> Settings:
     users = {"ops": hash_password(PASSWORD, iterations=1000)}
     return Settings(
         store=StoreSettings(url="memory:"),
-        dashboard=DashboardSettings(users=users),
+        dashboard=DashboardSettings(users=users, **dashboard),
         embedded_emulator=True,
     )
 
@@ -114,6 +117,81 @@ class TestLoginThrottle:
         async with httpx2.AsyncClient(transport=transport, base_url="http://pb.local") as other:
             assert (await login(other, PASSWORD)).status_code == 303
         await service.store.aclose()
+
+
+async def session_cookie(http: httpx2.AsyncClient) -> str:
+    """A fresh session's cookie value, taken out of the client's jar (tests send it by hand)."""
+    answer = await login(http, PASSWORD)
+    assert answer.status_code == 303
+    cookie = answer.cookies[COOKIE]
+    http.cookies.clear()
+    return cookie
+
+
+def as_session(cookie: str) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE}={cookie}"}
+
+
+class TestLogout:
+    async def test_copied_cookie_is_refused_after_logout(self, http):
+        """A session cookie captured before logout no longer opens /ui or /ui/api/* after it;
+        another session of the same user stays valid (also after odd logouts)."""
+        copied, other = await session_cookie(http), await session_cookie(http)
+        assert (await http.get("/ui/api/status", headers=as_session(copied))).status_code == 200
+        out = await http.post("/ui/logout", headers=as_session(copied))
+        assert (out.status_code, out.headers["location"]) == (303, "/ui/login")
+        assert 'pinbridge_session=""' in out.headers["set-cookie"]
+        http.cookies.clear()
+        assert (await http.get("/ui/api/status", headers=as_session(copied))).status_code == 401
+        page = await http.get("/ui", headers=as_session(copied))
+        assert (page.status_code, page.headers["location"]) == (303, "/ui/login")
+        replay = await http.post(
+            "/ui/dead/replay", headers=as_session(copied), data={"csrf": "x", "all": "1"}
+        )
+        assert replay.status_code == 303 and replay.headers["location"] == "/ui/login"
+        assert (await http.get("/ui/api/status", headers=as_session(other))).status_code == 200
+        for headers in ({}, as_session(f"{copied[:-3]}xyz")):  # none, or forged: no error
+            out = await http.post("/ui/logout", headers=headers)
+            assert (out.status_code, out.headers["location"]) == (303, "/ui/login")
+        assert (await http.get("/ui/api/status", headers=as_session(other))).status_code == 200
+
+
+class TestThrottleSettings:
+    async def test_attempts_per_minute_is_honoured(self):
+        """``login_attempts_per_minute = 2``: the third attempt is refused, and the wait is
+        one attempt's share of a minute."""
+        service = build_service(settings(login_attempts_per_minute=2), with_sender=False)
+        transport = httpx2.ASGITransport(app=service.app, client=("203.0.113.9", 4000))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://pb.local") as http:
+            for _ in range(2):
+                assert (await login(http, "wrong password")).status_code == 401
+            refused = await login(http, PASSWORD)
+        await service.store.aclose()
+        assert (refused.status_code, refused.headers["retry-after"]) == (429, "30")
+
+    async def test_hashes_in_flight_is_honoured(self, monkeypatch):
+        """``login_hashes_in_flight = 1``: while one password is hashed, a second login (with
+        budget left) is refused with ``Retry-After: 1``; the first then completes."""
+        hashing, done = threading.Event(), threading.Event()
+        pbkdf2 = hashlib.pbkdf2_hmac
+
+        def slow_pbkdf2(*args: Any, **kwargs: Any) -> bytes:
+            hashing.set()
+            done.wait(PATIENCE)
+            return pbkdf2(*args, **kwargs)
+
+        service = build_service(settings(login_hashes_in_flight=1), with_sender=False)
+        monkeypatch.setattr(hashlib, "pbkdf2_hmac", slow_pbkdf2)
+        transport = httpx2.ASGITransport(app=service.app, client=("203.0.113.9", 4000))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://pb.local") as http:
+            first = asyncio.ensure_future(login(http, PASSWORD))
+            assert await anyio.to_thread.run_sync(hashing.wait, PATIENCE)
+            second = await login(http, PASSWORD)
+            done.set()
+            answer = await first
+        await service.store.aclose()
+        assert (second.status_code, second.headers["retry-after"]) == (429, "1")
+        assert answer.status_code == 303
 
 
 class TestOddCookies:

@@ -202,6 +202,16 @@ class TestRanges:
             ("[server]\nrequests_per_minute_per_key = -1\n", "requests_per_minute_per_key"),
             ("[store]\ndedup_window_seconds = -1\n", "store.dedup_window_seconds"),
             ("[store]\npool_size = 1\n", "store.pool_size must be at least 2"),
+            (
+                "[dashboard]\nlogin_attempts_per_minute = 0\n",
+                "dashboard.login_attempts_per_minute must be between 1 and 1000",
+            ),
+            ("[dashboard]\nlogin_attempts_per_minute = 1001\n", "login_attempts_per_minute must"),
+            (
+                "[dashboard]\nlogin_hashes_in_flight = 0\n",
+                "dashboard.login_hashes_in_flight must be between 1 and 64",
+            ),
+            ("[dashboard]\nlogin_hashes_in_flight = 65\n", "dashboard.login_hashes_in_flight must"),
             ("[transform]\nmax_event_age_seconds = 99999999\n", "max_event_age_seconds"),
             ("[transform]\nmax_event_age_seconds = 0\n", "max_event_age_seconds"),
             ("[transform]\nfuture_skew_seconds = -1\n", "transform.future_skew_seconds"),
@@ -230,11 +240,22 @@ class TestRanges:
             "[delivery]\nconcurrency = 1\nrate_limit_per_minute = 1\n",
             "[identity]\nretention_days = 1\nmax_per_kind = {em = 1}\n",
             "[transform]\nmax_event_age_seconds = 604800\nfuture_skew_seconds = 0\n",
+            "[dashboard]\nlogin_attempts_per_minute = 1\nlogin_hashes_in_flight = 1\n",
+            "[dashboard]\nlogin_attempts_per_minute = 1000\nlogin_hashes_in_flight = 64\n",
         ],
     )
     def test_bounds_themselves_are_accepted(self, tmp_path, text):
         """The documented bounds, and 0 where it means "off", load."""
         load_settings(write(tmp_path, text), {})
+
+    def test_login_throttle_settings(self, tmp_path):
+        """The login throttle's limits come from ``[dashboard]``; unset, they are 5 and 2."""
+        default = load_settings(write(tmp_path, ""), {}).dashboard
+        assert (default.login_attempts_per_minute, default.login_hashes_in_flight) == (5, 2)
+        text = "[dashboard]\nlogin_attempts_per_minute = 20\nlogin_hashes_in_flight = 4\n"
+        dashboard = load_settings(write(tmp_path, text), {}).dashboard
+        assert (dashboard.login_attempts_per_minute, dashboard.login_hashes_in_flight) == (20, 4)
+        assert "login_hashes_in_flight=4" in repr(dashboard)
 
     @pytest.mark.parametrize(
         ("env", "message"),

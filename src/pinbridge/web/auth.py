@@ -2,10 +2,13 @@
 
 Passwords are kept as ``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (salt and hash in
 URL-safe base64), made by ``pinbridge dashboard passwd``; only the standard library is used.
-A session is a cookie ``<user>|<expiry>|<HMAC-SHA256>`` signed with a key drawn at start (a
-restart logs everyone out) or configured (``[dashboard] session_secret``, for several
-processes behind one address). Forms that change something carry a CSRF token derived from
-the session, and the cookie is ``SameSite=Strict``.
+A session is a cookie ``<user>|<expiry>|<session id>|<HMAC-SHA256>`` signed with a key drawn
+at start (a restart logs everyone out) or configured (``[dashboard] session_secret``, for
+several processes behind one address). The signature also covers the user's password hash
+(never sent), so a changed password ends that user's sessions. Logging out revokes the
+session id until the cookie would have expired anyway; the list of revoked ids is kept in
+the process that served the logout (see :class:`Revocations`). Forms that change something
+carry a CSRF token derived from the session, and the cookie is ``SameSite=Strict``.
 
 Logging in costs one PBKDF2 hash whether or not the user exists (an unknown user is checked
 against a made-up hash with the same parameters), so the answer's timing does not tell which
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
 import ipaddress
 import math
@@ -30,8 +34,10 @@ __all__ = [
     "DEFAULT_ITERATIONS",
     "MIN_PASSWORD_LENGTH",
     "LoginThrottle",
+    "Revocations",
     "Sessions",
     "hash_password",
+    "stable_salt",
     "verify_password",
 ]
 
@@ -56,9 +62,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS) -> str:
-    """A salted PBKDF2-SHA256 hash of ``password`` in the configuration's format."""
-    salt = secrets.token_bytes(16)
+def hash_password(
+    password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None
+) -> str:
+    """A salted PBKDF2-SHA256 hash of ``password`` in the configuration's format.
+
+    Args:
+        password: the password.
+        iterations: PBKDF2 rounds.
+        salt: 16 bytes (default: random); see :func:`stable_salt`.
+    """
+    salt = salt or secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     return f"{_SCHEME}${iterations}${_b64(salt)}${_b64(digest)}"
 
@@ -73,6 +87,17 @@ def verify_password(password: str, stored: str) -> bool:
         return hmac.compare_digest(found, _unb64(digest))
     except (ValueError, TypeError):
         return False
+
+
+def stable_salt(secret: str) -> bytes | None:
+    """A salt derived from the session secret, for a password hashed at every start
+    (``PINBRIDGE_DASHBOARD_PASSWORD``): processes sharing the secret then hold the same hash,
+    so they keep accepting each other's sessions, which are bound to it. ``None`` (random)
+    without a secret, when no session outlives its process anyway."""
+    if not secret:
+        return None
+    label = b"pinbridge dashboard password salt"
+    return hmac.new(secret.encode(), label, hashlib.sha256).digest()[:16]
 
 
 def _dummy_hash(users: Mapping[str, str]) -> str:
@@ -96,6 +121,44 @@ def is_password_hash(value: str) -> bool:
     return len(parts) == 4 and parts[0] == _SCHEME and parts[1].isdigit()
 
 
+class Revocations:
+    """Session ids logged out, each kept until its cookie's own expiry, then forgotten.
+
+    Memory is bounded by the sessions that end in logout within one session lifetime (12 h),
+    and each needed a successful, throttled login. Kept per process: with a shared
+    ``session_secret``, another process still accepts a cookie logged out here until it
+    expires (or until the user's password changes). Not locked: the dashboard uses it from
+    the event loop only (logins, in worker threads, do not touch it).
+    """
+
+    __slots__ = ("_ids", "_queue")
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        #: (expiry, session id), soonest first, to forget expired ids.
+        self._queue: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def revoke(self, session_id: str, expiry: int, now: float) -> None:
+        """Refuse ``session_id`` from now until ``expiry`` (seconds since the epoch)."""
+        self._forget(now)
+        if session_id not in self._ids and expiry >= now:
+            self._ids[session_id] = expiry
+            heapq.heappush(self._queue, (expiry, session_id))
+
+    def revoked(self, session_id: str, now: float) -> bool:
+        """Whether ``session_id`` was logged out."""
+        self._forget(now)
+        return session_id in self._ids
+
+    def _forget(self, now: float) -> None:
+        while self._queue and self._queue[0][0] < now:
+            _, session_id = heapq.heappop(self._queue)
+            del self._ids[session_id]
+
+
 class Sessions:
     """Signs and checks session cookies and CSRF tokens.
 
@@ -105,6 +168,7 @@ class Sessions:
         clock: seconds since the epoch.
         verify: checks a password against a stored hash (:func:`verify_password`; tests
             wrap it to see where and when it runs).
+        revocations: the session ids logged out (default: a new, empty list).
     """
 
     def __init__(
@@ -114,12 +178,14 @@ class Sessions:
         secret: bytes | None = None,
         clock: Callable[[], float] = time.time,
         verify: Callable[[str, str], bool] = verify_password,
+        revocations: Revocations | None = None,
     ) -> None:
         self._users = dict(users)
         self._key = secret or secrets.token_bytes(32)
         self._clock = clock
         self._verify = verify
         self._dummy = _dummy_hash(self._users)
+        self._revocations = Revocations() if revocations is None else revocations
 
     @property
     def enabled(self) -> bool:
@@ -137,22 +203,22 @@ class Sessions:
         if stored is None or not matches:
             return None
         expiry = int(self._clock() + SESSION_SECONDS)
-        body = f"{user}|{expiry}"
-        return f"{body}|{self._sign(body)}"
+        body = f"{user}|{expiry}|{secrets.token_urlsafe(16)}"
+        return f"{body}|{self._sign_session(body, stored)}"
 
     def user(self, cookie: str | None) -> str | None:
-        """The user a valid, unexpired session cookie belongs to."""
-        if not cookie:
+        """The user a valid, unexpired, not logged-out session cookie belongs to."""
+        session = self._session(cookie)
+        if session is None or self._revocations.revoked(session[2], self._clock()):
             return None
-        body, _, signature = cookie.rpartition("|")
-        user, _, expiry = body.partition("|")
-        if not _same(signature, self._sign(body)):
-            return None
-        if not (expiry.isascii() and expiry.isdigit()) or int(expiry) < self._clock():
-            return None
-        if user not in self._users:
-            return None
-        return user
+        return session[0]
+
+    def logout(self, cookie: str | None) -> None:
+        """End the session ``cookie`` (if valid) in this process: it is refused from now on."""
+        session = self._session(cookie)
+        if session is not None:
+            _, expiry, session_id = session
+            self._revocations.revoke(session_id, expiry, self._clock())
 
     def csrf(self, cookie: str) -> str:
         """The CSRF token of a session."""
@@ -161,6 +227,29 @@ class Sessions:
     def check_csrf(self, cookie: str, token: str) -> bool:
         """Whether ``token`` is the CSRF token of the session ``cookie``."""
         return _same(token, self.csrf(cookie))
+
+    def _session(self, cookie: str | None) -> tuple[str, int, str] | None:
+        """(user, expiry, session id) of a cookie signed here for the user's current password
+        hash and not expired, logged out or not."""
+        if not cookie:
+            return None
+        body, _, signature = cookie.rpartition("|")
+        fields = body.rsplit("|", 2)
+        if len(fields) != 3:
+            return None
+        user, expiry, session_id = fields
+        stored = self._users.get(user)
+        if not _same(signature, self._sign_session(body, stored or self._dummy)):
+            return None
+        if stored is None or not (expiry.isascii() and expiry.isdigit()):
+            return None
+        if int(expiry) < self._clock():
+            return None
+        return user, int(expiry), session_id
+
+    def _sign_session(self, body: str, stored: str) -> str:
+        # The password hash is signed, never sent: a new password makes old cookies wrong.
+        return self._sign(f"session|{body}|{stored}")
 
     def _sign(self, text: str) -> str:
         data = text.encode("utf-8", "surrogatepass")

@@ -12,10 +12,11 @@ Pages (every table works without JavaScript; the charts need it):
   same figures as JSON (for the charts, and for scripts holding a session cookie).
 
 Login: ``/ui/login`` checks a configured user's password (see :mod:`pinbridge.web.auth`) and
-sets an HttpOnly, SameSite=Strict session cookie. The password is hashed in a worker thread,
-so a login never holds up the event loop (collection, delivery, ``/healthz``); attempts are
-throttled per client address and in total (429 with ``Retry-After``). Without a configured
-user every page says how to configure one and shows nothing else.
+sets an HttpOnly, SameSite=Strict session cookie; ``/ui/logout`` revokes that session, not
+just the cookie in the browser. The password is hashed in a worker thread, so a login never
+holds up the event loop (collection, delivery, ``/healthz``); attempts are throttled per
+client address and in total (429 with ``Retry-After``). Without a configured user every page
+says how to configure one and shows nothing else.
 """
 
 from __future__ import annotations
@@ -193,6 +194,9 @@ class Dashboard:
             self._throttle.release()
 
     async def logout(self, request: Request) -> Response:
+        """Revoke the session (in this process, until it would have expired) and drop the
+        cookie: a copy of it no longer logs anyone in."""
+        self._sessions.logout(request.cookies.get(COOKIE))
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(COOKIE, path="/ui")
         return response
