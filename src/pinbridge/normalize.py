@@ -270,17 +270,32 @@ def _phone(text: str, region: str) -> str:
     needs the library's knowledge of assigned ranges, which lags behind new ranges, and a
     possible but unassigned number only costs a hash that matches nobody. A number that is
     possible only as a local number (no area code) is refused: its digits would be wrong.
+
+    Bare digits that are not a possible number of the default region are read once more as
+    an international number: ``442079460958`` is Pinterest's own normalized form (country
+    code, area code, number) of a London number, which a shop may already send.
     """
     candidate = "+" + text[2:] if text.startswith("00") else text
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         raise NormalizationError("not a phone number") from None
-    reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
-        raise NormalizationError("not a possible phone number")
+    if not _possible(number):
+        if not (text.isascii() and text.isdigit() and text[0] != "0"):
+            raise NormalizationError("not a possible phone number")
+        try:
+            number = phonenumbers.parse("+" + text, region)
+        except phonenumbers.NumberParseException:
+            raise NormalizationError("not a possible phone number") from None
+        if not _possible(number):
+            raise NormalizationError("not a possible phone number")
     e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164.lstrip("+")
+
+
+def _possible(number: phonenumbers.PhoneNumber) -> bool:
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    return bool(reason == phonenumbers.ValidationResult.IS_POSSIBLE)
 
 
 def _name(text: str, region: str) -> str:

@@ -55,6 +55,11 @@ NORMALIZED = [
     ("ph", "650-555-1234 x7", "16505551234"),
     ("ph", "16505551234", "16505551234"),
     ("ph", "+33 6 12 34 56 78", "33612345678"),
+    # bare digits, not possible in the default region (US): Pinterest's own form, read as
+    # international (country code first)
+    ("ph", "442079460958", "442079460958"),
+    ("ph", "4915112345678", "4915112345678"),
+    ("ph", "33612345678", "33612345678"),
     # fn / ln: NFC, lowercase, ends trimmed, inside kept
     ("fn", "John", "john"),
     ("fn", "  MARY ", "mary"),
@@ -194,6 +199,7 @@ UNUSABLE = [
     ("ph", "555-1234", "not a possible phone number"),
     ("ph", "+999 1234 5678", "not a phone number"),
     ("ph", "12", "not a possible phone number"),
+    ("ph", "5551234", "not a possible phone number"),  # local only, not read as +55 51234
     ("ph", "+1 650 555 12345678", "not a possible phone number"),
     ("fn", "123", "no letter in name"),
     ("fn", "---", "no letter in name"),
