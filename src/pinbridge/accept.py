@@ -8,11 +8,13 @@ a ``duplicate``, ``rejected`` (with field-level errors), or ``ignored`` (nothing
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import msgspec
+import structlog
 
 from pinbridge.filters import TrafficFilter
 from pinbridge.identity import satisfies_identifier_rule
@@ -26,9 +28,12 @@ from pinbridge.validate import IDENTIFIER_RULE
 
 __all__ = ["Acceptor", "DestinationRoute", "ItemResult"]
 
+log = structlog.get_logger("pinbridge.accept")
+
 Status = Literal["accepted", "duplicate", "rejected", "ignored", "dropped"]
 
 
+_INTERNAL = Problem("", "this event could not be processed (an internal error, logged)")
 _UNMATCHED = Problem(
     "user_data",
     f"{IDENTIFIER_RULE}; no earlier sighting of this person supplies one",
@@ -95,38 +100,17 @@ class Acceptor:
         owners: list[ItemResult] = []
         counted: list[_Counted] = []
         for index, message in enumerate(messages):
-            outcome = self._transform(message, now=int(now), default_source=default_source)
-            if not outcome.ok:
-                results.append(
-                    ItemResult(index, "rejected", errors=outcome.errors, warnings=outcome.warnings)
-                )
-                counted.append(_Counted())
-                continue
-            result = ItemResult(index, "ignored", warnings=outcome.warnings)
+            try:
+                item = self._prepare(index, message, now, default_source)
+            except Exception as exc:  # a bug must cost this event, not its batch (and no 500)
+                _log_failure(exc, index)
+                item = ItemResult(index, "rejected", errors=[_INTERNAL]), _Counted(), None
+            result, count, kept = item
             results.append(result)
-            names = tuple(e.event_name for e in outcome.events)
-            count = _Counted(names, "" if names or _no_event(message) else "mapping")
             counted.append(count)
-            identity = outcome.identity
-            reason = (
-                self._filter(message, outcome.events, identity.user_agent if identity else None)
-                if outcome.events or identity is not None
-                else None
-            )
-            if reason is not None:  # nothing of it is kept, not even its identity
-                result.status, result.reason = "dropped", reason
-                count.reason = reason.split(":", 1)[0]
-                continue
-            events = tuple(self._pending(outcome.events, outcome.needs_identifier))
-            count.destinations = tuple(sorted({d for e in events for d in e.destinations}))
-            if names and not events:
-                count.reason = "no_destination"
-            if not events and (outcome.identity is None or self._identity is None):
-                continue
-            result.event_ids = [e.event_id for e in events]
-            kept = self._encode(redact(message)) if events else b""
-            pending.append(PendingInput(input=kept, events=events, identity=outcome.identity))
-            owners.append(result)
+            if kept is not None:
+                pending.append(kept)
+                owners.append(result)
         if pending:
             answers = await self._store.accept(
                 pending, now=now, dedup_window=self._window, identity=self._identity
@@ -140,6 +124,39 @@ class Acceptor:
                     result.status = "accepted" if "accepted" in answer else "duplicate"
         self._count(results, counted, now)
         return results
+
+    def _prepare(
+        self, index: int, message: object, now: float, default_source: str
+    ) -> tuple[ItemResult, _Counted, PendingInput | None]:
+        """One message's result, what metrics count of it, and what the store is to keep."""
+        outcome = self._transform(message, now=int(now), default_source=default_source)
+        if not outcome.ok:
+            rejected = ItemResult(
+                index, "rejected", errors=outcome.errors, warnings=outcome.warnings
+            )
+            return rejected, _Counted(), None
+        result = ItemResult(index, "ignored", warnings=outcome.warnings)
+        names = tuple(e.event_name for e in outcome.events)
+        count = _Counted(names, "" if names or _no_event(message) else "mapping")
+        identity = outcome.identity
+        reason = (
+            self._filter(message, outcome.events, identity.user_agent if identity else None)
+            if outcome.events or identity is not None
+            else None
+        )
+        if reason is not None:  # nothing of it is kept, not even its identity
+            result.status, result.reason = "dropped", reason
+            count.reason = reason.split(":", 1)[0]
+            return result, count, None
+        events = tuple(self._pending(outcome.events, outcome.needs_identifier))
+        count.destinations = tuple(sorted({d for e in events for d in e.destinations}))
+        if names and not events:
+            count.reason = "no_destination"
+        if not events and (identity is None or self._identity is None):
+            return result, count, None
+        result.event_ids = [e.event_id for e in events]
+        kept = self._encode(redact(message)) if events else b""
+        return result, count, PendingInput(input=kept, events=events, identity=identity)
 
     @property
     def metrics(self) -> Metrics:
@@ -220,3 +237,10 @@ def _identified(event: ConversionEvent) -> bool:
 def _no_event(message: object) -> bool:
     """Calls that never become a Pinterest event (identify, alias), unlike a dropped name."""
     return isinstance(message, dict) and message.get("type") in ("identify", "alias", "group")
+
+
+def _log_failure(exc: Exception, index: int) -> None:
+    """Log where an event failed, never its message: exception texts may quote its data."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "?"
+    log.error("event_failed", index=index, error=type(exc).__name__, where=where)

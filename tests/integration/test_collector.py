@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import msgspec
 import pytest
+import structlog.testing
 from starlette.applications import Starlette
 
 from pinbridge.accept import Acceptor, DestinationRoute
@@ -43,7 +44,7 @@ class Harness:
         self.store = SqliteStore(tmp_path / "pb.db")
         self.metrics = Metrics()
         self.woken = 0
-        acceptor = Acceptor(
+        self.acceptor = acceptor = Acceptor(
             Transformer(),
             self.store,
             [DestinationRoute("all"), DestinationRoute("leads", frozenset({"lead"}))],
@@ -332,6 +333,83 @@ class TestUnwantedTraffic:
         assert 'pinbridge_events_dropped_total{reason="integrations"} 1.0' in (
             h.metrics.render().decode()
         )
+
+    @pytest.mark.parametrize(
+        ("shared", "own", "statuses"),
+        [
+            # Segment's HTTP API: a batch's context and integrations apply to every call
+            ({"integrations": {"All": False}}, {}, ["dropped", "dropped"]),
+            ({"context": {"consent": {"ads": False}}}, {}, ["dropped", "dropped"]),
+            # the call's own keys win, also inside a shared object
+            (
+                {"integrations": {"Pinterest": False}},
+                {"integrations": {"Pinterest": True}},
+                ["accepted", "dropped"],
+            ),
+            (
+                {"context": {"consent": {"ads": False}}},
+                {"context": {"consent": {"ads": True}}},
+                ["accepted", "dropped"],
+            ),
+            ({"context": {"locale": "en-US"}}, {}, ["accepted", "accepted"]),
+        ],
+    )
+    async def test_batch_level_context_and_integrations_apply_to_each_call(
+        self, h, shared, own, statuses
+    ):
+        """A batch's top-level ``context``/``integrations`` are merged into each call."""
+        first = track(messageId="a")
+        for name, value in own.items():
+            first.setdefault(name, {})
+            first[name] = {**first[name], **value}
+        batch = [first, track(messageId="b")]
+        response = await h.post("/v1/batch", {"batch": batch, **shared})
+        assert response.status_code == 200
+        assert [r["status"] for r in response.json()["results"]] == statuses
+        assert await h.queued() == (
+            {"all": statuses.count("accepted")} if "accepted" in statuses else {}
+        )
+
+    @pytest.mark.parametrize("path", ["/v1/track", "/v1/batch", "/v1/pinterest/events"])
+    @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+    async def test_deeply_nested_body_is_a_400(self, h, path, opener):
+        """A body nested past the decoder's depth is refused with a message, not a 500."""
+        closer = b"]" if opener == b"[" else b"}"
+        body = opener * 2000 + b"1" + closer * 2000
+        response = await h.post(path, body)
+        assert response.status_code == 400
+        assert response.json()["message"] == "the body is nested too deeply"
+
+    async def test_an_event_that_breaks_the_transform_costs_only_itself(self, tmp_path):
+        """An unexpected error on one event rejects that event (logged without its data);
+        the batch's other events are accepted and the answer is a 200, not a 500."""
+
+        class Broken(Transformer):
+            def __call__(self, message, **kwargs):
+                if isinstance(message, dict) and message.get("messageId") == "boom":
+                    raise ValueError("secret@example.com is not a thing")
+                return super().__call__(message, **kwargs)
+
+        h = Harness(tmp_path)
+        h.acceptor._transform = Broken()
+        try:
+            batch = [track(messageId="a"), track(messageId="boom"), track(messageId="c")]
+            with structlog.testing.capture_logs() as logs:
+                response = await h.post("/v1/batch", {"batch": batch})
+            assert [(e["event"], e["index"], e["error"]) for e in logs] == [
+                ("event_failed", 1, "ValueError")
+            ]
+            assert "secret@example.com" not in repr(logs)
+            assert response.status_code == 200
+            results = response.json()["results"]
+            assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+            assert results[1]["errors"][0]["message"].startswith("this event could not be")
+            assert await h.queued() == {"all": 2}
+            single = await h.post("/v1/track", track(messageId="boom"))
+            assert single.status_code == 400
+        finally:
+            await h.http.aclose()
+            await h.store.aclose()
 
     async def test_group_calls_are_ignored_not_rejected(self, h):
         """Segment's group call (SDKs send it) is taken and ignored, alone or in a batch; its

@@ -154,6 +154,10 @@ class Collector:
             self._check_count(len(messages), key)
         except _BadRequest as exc:
             return self._error(exc)
+        for name in ("context", "integrations"):
+            shared = body.get(name)
+            if isinstance(shared, dict) and shared:
+                _share(name, shared, messages)
         return self._json(_answer(await self._accept(messages, body.get("sentAt"))))
 
     async def pinterest_events(self, request: Request) -> Response:
@@ -238,6 +242,8 @@ class Collector:
             return self._decode(raw)
         except msgspec.DecodeError as exc:
             raise _BadRequest(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:  # msgspec's answer to ~1,000 nested arrays or objects
+            raise _BadRequest("the body is nested too deeply") from None
 
     def _gunzip(self, raw: bytes) -> bytes:
         inflater = zlib.decompressobj(wbits=31)
@@ -268,6 +274,29 @@ def _basic_user(header: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return decoded.partition(":")[0] or None
+
+
+def _share(name: str, shared: dict[str, Any], messages: list[Any]) -> None:
+    """Give each message of a batch the batch's own ``context`` or ``integrations``.
+
+    Segment's HTTP API merges them into every call of the batch; the call's own keys win,
+    and objects present on both sides are merged the same way (two levels down, enough for
+    ``context.consent.categoryPreferences``; deeper, the call's object wins as a whole).
+    """
+    for message in messages:
+        if isinstance(message, dict):
+            own = message.get(name)
+            message[name] = _merged(shared, own, 3) if isinstance(own, dict) else dict(shared)
+
+
+def _merged(shared: dict[str, Any], own: dict[str, Any], depth: int) -> dict[str, Any]:
+    merged = {**shared, **own}
+    if depth > 1:
+        for key, value in own.items():
+            base = shared.get(key)
+            if isinstance(value, dict) and isinstance(base, dict):
+                merged[key] = _merged(base, value, depth - 1)
+    return merged
 
 
 def _answer(results: list[ItemResult]) -> dict[str, Any]:
