@@ -60,7 +60,7 @@ async def import_rows(
 
     The report has the columns ``row``, ``status``, ``event_ids`` and ``reasons``, one line
     per row in the file's order, whether the row was refused here (unreadable, a ``--map``
-    column not in the header, no time) or by the accept path.
+    column not in the header, no time, a value that is not an amount) or by the accept path.
     Rows refused here are counted like the accept path's rejections: in the summary, and in
     the acceptor's metrics and per-minute tally (``accept_counts`` once drained into the
     store), as outcome ``rejected`` without an event name.

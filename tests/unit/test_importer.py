@@ -23,6 +23,9 @@ GOOD = f"o{{n}},p{{n}}@example.com,5,USD,{WHEN},\n"
 NO_TIME = "o{n},p{n}@example.com,5,USD,,\n"  # refused before the accept step
 BAD_VALUE = f"o{{n}},p{{n}}@example.com,lots,USD,{WHEN},\n"  # refused by the accept step
 UNMAPPED = f"o{{n}},p{{n}}@example.com,5,USD,{WHEN},Weird Thing\n"  # ignored (unmapped=drop)
+MONEY = f'o{{n}},p{{n}}@example.com,"$1,234.50",USD,{WHEN},\n'
+MONEY_EUR = f"o{{n}},p{{n}}@example.com,1.234 €,,{WHEN},\n"  # ambiguous: refused
+MONEY_CONFLICT = f"o{{n}},p{{n}}@example.com,€12,USD,{WHEN},\n"  # € against USD: refused
 
 
 def run_import(kinds: list[str]) -> tuple[ImportSummary, list[dict[str, str]], dict[str, int]]:
@@ -70,6 +73,23 @@ class TestReport:
         assert line["status"] == "ignored"
         assert line["reasons"].startswith("event: not sent")
         assert "jane" not in line["reasons"]
+
+
+class TestMoney:
+    @pytest.mark.parametrize(
+        ("kinds", "report"),
+        [
+            ([MONEY], [("accepted", "")]),
+            ([MONEY_CONFLICT, MONEY], [("rejected", "value: its currency € (EUR) differs"),
+                                       ("accepted", "")]),
+            ([GOOD, MONEY_EUR], [("accepted", ""), ("rejected", "value: one ',' or '.'")]),
+        ],
+    )  # fmt: skip
+    def test_offline_money_formats(self, kinds, report):
+        """``$1,234.50`` is imported; an ambiguous or conflicting amount names ``value``."""
+        _, lines, _ = run_import(kinds)
+        pairs = zip(lines, report, strict=True)
+        assert [(line["status"], line["reasons"][: len(why)]) for line, (_, why) in pairs] == report
 
 
 class TestCounts:
