@@ -23,11 +23,15 @@ none), including the halves below.
 **Splitting.** Pinterest's 400 names only the first error and refuses the whole request (a 413
 refuses its size), so a request refused as a whole is split in halves, depth first, until the
 refused events stand alone: a one-event request refused is that event's own failure (a dead
-letter), the others are delivered. A round spends at most ``SPLIT_REQUESTS_PER_LEVEL`` (4)
-requests per halving level of a batch on splitting it (40 for 1,000 events, 10 levels: enough
-to isolate two refused events); events still undecided when that is spent are retried later,
-with backoff. A 401/403/3xx/404/405/410, 408, 429 or 5xx, or no answer, on one part ends the
-round: the parts not yet sent are not sent and get the same outcome (retried or paused).
+letter), the others are delivered. This is decided per request: a claim the client cut into
+several requests by size has each refused request of two events or more split, whatever the
+others got (an event set aside unsent, as oversized, changes nothing). A round spends at
+most ``SPLIT_REQUESTS_PER_LEVEL`` (4) requests per halving level of a batch on splitting it
+(40 for 1,000 events, 10 levels: enough to isolate two refused events); events still
+undecided when that is spent are retried later, with backoff. A 401/403/3xx/404/405/410,
+408, 429 or 5xx, or no answer, on one part ends the round: the parts not yet sent are not
+sent and get the same outcome (retried or paused), and so do the events of a refused request
+the round can no longer split.
 
 Delivery is at least once: a sender killed mid-batch leaves a lease that runs out, and the
 batch is sent again; Pinterest deduplicates by ``event_id``.
@@ -343,9 +347,10 @@ class _Split:
         if self._ended is not None:
             return [self._ended] * len(payloads)
         destination = self._destination
-        outcomes = await destination.client.send(
+        sent = await destination.client.send_requests(
             destination.ad_account_id, payloads, test=destination.test, pace=self._pace
         )
+        outcomes = list(sent.outcomes)
         ending = next((o for o in outcomes if _ends_round(o)), None)
         if ending is not None:
             self._ended = Outcome(
@@ -353,21 +358,36 @@ class _Split:
                 message=f"not sent: an earlier request of this round got: {ending.message}",
                 retry_after=ending.retry_after,
             )
-            return outcomes
-        refused = all(o.kind == "failed" and o.http_status in SPLIT_STATUSES for o in outcomes)
-        if len(payloads) < 2 or not refused:
-            return outcomes
+        # Each request on its own: one refused as a whole is split, whatever the others got.
+        for request in sent.requests:
+            if len(request) < 2 or not all(_refused(outcomes[i]) for i in request):
+                continue
+            parts = await self._split([payloads[i] for i in request], outcomes[request[0]])
+            for index, outcome in zip(request, parts, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    async def _split(self, payloads: Sequence[bytes], refusal: Outcome) -> list[Outcome]:
+        """Send the halves of a request refused as a whole (within the budget)."""
+        if self._ended is not None:  # the round ended: not decided, sent again later
+            return [self._ended] * len(payloads)
         if self._budget < 2:
-            log.warning("split budget spent", destination=destination.name, events=len(payloads))
+            destination = self._destination.name
+            log.warning("split budget spent", destination=destination, events=len(payloads))
             message = (
                 "not decided: this round spent its requests isolating events Pinterest "
-                f"refused; sent again later (the last answer: {outcomes[0].message})"
+                f"refused; sent again later (the last answer: {refusal.message})"
             )
             return [Outcome("retry", message=message)] * len(payloads)
         self._budget -= 2
         middle = len(payloads) // 2
         first = await self.send(payloads[:middle])
         return first + await self.send(payloads[middle:])
+
+
+def _refused(outcome: Outcome) -> bool:
+    """Refused with the whole request that carried it (400, 413), not for itself."""
+    return outcome.kind == "failed" and outcome.http_status in SPLIT_STATUSES
 
 
 def _ends_round(outcome: Outcome) -> bool:

@@ -135,6 +135,15 @@ def broken(item: PendingEvent) -> PendingEvent:
     return msgspec.structs.replace(item, payload=msgspec.json.encode(event))
 
 
+async def use_client(rig: Rig, **options) -> None:
+    """Give the rig's destination a client with these options (e.g. ``max_body_bytes``)."""
+    await rig.client.aclose()
+    rig.client = PinterestClient(
+        token=TOKEN, base_url="http://emulator.test/v5", transport=rig.gate, timeout=5, **options
+    )
+    rig.sender.destinations["pin"].client = rig.client
+
+
 async def wait_for(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -335,6 +344,49 @@ class TestIsolation:
         assert await rig.sender.run_once("pin") == 8
         assert len(rig.received()) == 8
         assert await rig.store.dead_letters() == []
+
+    async def test_refused_request_among_several_is_split(self, rig):
+        """A claim cut by size into requests of 4, 4 and 2 events: the one request refused
+        (400) is split until its bad event stands alone, though the others were taken."""
+        await use_client(rig, max_body_bytes=800)
+        items = [payload(f"e{i}") for i in range(10)]
+        items[1] = broken(items[1])
+        await rig.accept(*items)
+        assert await rig.sender.run_once("pin") == 10
+        assert rig.gate.requests[:3] == [4, 4, 2]
+        [letter] = await rig.store.dead_letters()
+        assert letter.event_id == "e1" and letter.http_status == 400
+        assert sorted(e["event_id"] for e in rig.received()) == sorted(
+            f"e{i}" for i in range(10) if i != 1
+        )
+
+    async def test_set_aside_event_does_not_stop_splitting(self, rig):
+        """An event set aside as oversized (failed, never sent) does not keep the refused
+        request beside it from being split: only it and the bad event are dead letters."""
+        await use_client(rig, max_body_bytes=800)
+        items = [payload(f"e{i}") for i in range(5)]
+        huge = msgspec.json.decode(items[0].payload)
+        huge["custom_data"] = {"content_name": "x" * 2000}
+        items[0] = msgspec.structs.replace(items[0], payload=msgspec.json.encode(huge))
+        items[3] = broken(items[3])
+        await rig.accept(*items)
+        assert await rig.sender.run_once("pin") == 5
+        letters = await rig.store.dead_letters()
+        assert sorted(d.event_id for d in letters) == ["e0", "e3"]
+        assert sorted(e["event_id"] for e in rig.received()) == ["e1", "e2", "e4"]
+
+    async def test_refused_request_before_an_ending_answer_is_retried(self, rig):
+        """A refused request that cannot be split because a later request of the round got
+        429 is not decided: its events are retried, not dead letters."""
+        await use_client(rig, max_body_bytes=800)
+        items = [payload(f"e{i}") for i in range(10)]
+        items[1] = broken(items[1])
+        await rig.accept(*items)
+        rig.gate.answer = lambda count, number: 429 if number == 2 else None
+        assert await rig.sender.run_once("pin") == 10
+        assert rig.gate.requests == [4, 4]
+        [stats] = await rig.store.stats(now=rig.clock())
+        assert (stats.retrying, stats.dead, stats.delivered) == (10, 0, 0)
 
     async def test_expired_at_claim_is_not_sent(self, rig):
         """An event already past its expiry when claimed becomes a dead letter, unsent."""

@@ -110,6 +110,20 @@ class TestSplitting:
         assert {o.kind for o in outcomes[1000:]} == {"processed"}
         assert {o.kind for o in outcomes[:1000]} == {"retry" if status == 200 else "failed"}
 
+    async def test_requests_are_reported(self) -> None:
+        """``send_requests`` names each request's payloads: not the set-aside event, not
+        the events left unsent after an answer that ended the call."""
+        answers = [reply(400, {"code": 1, "message": "bad"}), all_processed, reply(429, {})]
+        recorder = Recorder(lambda request: answers[len(recorder.requests) - 1](request))
+        events = payloads(13, size=100)
+        events[4] = b"[]"
+        async with make(recorder, max_body_bytes=11 + 3 * 100 + 2) as client:
+            sent = await client.send_requests("123", events)
+        assert sent.requests == [[0, 1, 2], [3, 5, 6], [7, 8, 9]]  # not [10, 11, 12]
+        statuses = [o.http_status for o in sent.outcomes]
+        assert statuses == [400] * 3 + [200, None, 200, 200] + [429] * 3 + [None] * 3
+        assert [o.kind for o in sent.outcomes[10:]] == ["retry"] * 3
+
 
 class TestConversionEqs:
     """``conversion_eqs``."""

@@ -4,7 +4,8 @@ of each one.
 One ``PinterestClient`` per destination holds one pooled ``httpx2.AsyncClient`` with HTTP
 keep-alive, its conversion token and its ``test`` mode. ``send`` splits the events into
 requests Pinterest accepts (``batching``), posts them in order and turns every answer, and
-every failure to get one, into one ``Outcome`` per event (``outcomes``). Nothing above this
+every failure to get one, into one ``Outcome`` per event (``outcomes``); ``send_requests``
+also says which events went in which request. Nothing above this
 module sees an httpx2 exception, and the token never appears in a log record, a message, a
 ``str`` or a ``repr``.
 
@@ -53,6 +54,7 @@ __all__ = [
     "KEEPALIVE_EXPIRY",
     "Outcome",
     "PinterestClient",
+    "SentRequests",
 ]
 
 #: Seconds one request may take in all, from connecting to the last byte of the answer.
@@ -72,6 +74,20 @@ _TOKEN: Final = re.compile(r"[\x21-\x7e]+")
 _ENDS_CALL: Final = frozenset({401, 403, 404, 405, 408, 410, 429})
 
 logger = logging.getLogger(__name__)
+
+
+class SentRequests(msgspec.Struct, frozen=True):
+    """What one call did: an outcome per payload, and the requests that carried them.
+
+    Args:
+        outcomes: one per payload, in the caller's order.
+        requests: the requests that got an answer (or failed to), in sending order, each as
+            the indices of the payloads it carried. Events set aside (oversized, not a JSON
+            object) and events left unsent after an answer that ended the call are in none.
+    """
+
+    outcomes: list[Outcome]
+    requests: list[list[int]]
 
 
 def _user_agent() -> str:
@@ -187,6 +203,23 @@ class PinterestClient:
         Raises:
             ClientClosed: after ``aclose()``.
         """
+        sent = await self.send_requests(ad_account_id, payloads, test=test, pace=pace)
+        return sent.outcomes
+
+    async def send_requests(
+        self,
+        ad_account_id: str,
+        payloads: Sequence[bytes],
+        *,
+        test: bool | None = None,
+        pace: Callable[[], Awaitable[None]] | None = None,
+    ) -> SentRequests:
+        """:meth:`send`, also saying which payloads each request carried.
+
+        A caller that treats a request refused as a whole (400, 413) by splitting it needs
+        to know what the request held: a call of several requests can get a 400 for one and
+        a 200 for another.
+        """
         path = _path(ad_account_id, "events")
         self._check_open()
         outcomes: list[Outcome | None] = [None] * len(payloads)
@@ -205,10 +238,12 @@ class PinterestClient:
                     f"of {self._max_body_bytes} bytes; it was not sent",
                 )
         params = {"test": "true"} if (self._test if test is None else test) else None
+        requests: list[list[int]] = []
         for number, chunk in enumerate(plan.chunks):
             if pace is not None:
                 await pace()
             results, ends = await self._post_events(path, [payloads[i] for i in chunk], params)
+            requests.append(chunk)
             for index, outcome in zip(chunk, results, strict=True):
                 outcomes[index] = outcome
             if ends:
@@ -217,7 +252,8 @@ class PinterestClient:
                     for index in later:
                         outcomes[index] = unsent
                 break
-        return [outcome for outcome in outcomes if outcome is not None]
+        done = [outcome for outcome in outcomes if outcome is not None]
+        return SentRequests(outcomes=done, requests=requests)
 
     async def conversion_eqs(self, ad_account_id: str, **params: str) -> Any:
         """Pinterest's Event Quality Score for an ad account, as decoded JSON.
