@@ -6,6 +6,8 @@
     // Replaced when served: {"m": {<name key>: <Pinterest Tag event>}, "u": <unmapped>}.
     const MAP = {/*EVENT_MAP*/};
     const Q = '_pb_q', U = '_pb_u', C = '_pb_c', MAX = 100, BATCH = 20, TRIES = 5;
+    // Each tab writes only its own queue: _pb_q.<tab id> = {t: lease time, q: events}.
+    const LEASE = 120000, QK = Q + '.' + uuid();
     const el = d.currentScript;
     const cfg = w.pinbridgeConfig || {};
     const attr = (n) => (el ? el.getAttribute('data-' + n) : null);
@@ -19,11 +21,12 @@
     const save = (k, v) => {
       try { localStorage.setItem(k, JSON.stringify(v)); } catch (e) { /* private mode */ }
     };
+    const store = (gone) => save(QK, { t: gone ? 0 : Date.now(), q: queue });
     // Every entry point and callback goes through safe(): nothing ever throws into the page.
     const safe = (f) => function () {
       try { return f.apply(null, arguments); } catch (e) { return undefined; }
     };
-    let queue = load(Q, []), user = load(U, {}), consent = load(C, null);
+    let queue = [], user = load(U, {}), consent = load(C, null);
     let inflight = [], timer = 0, tries = 0;
 
     function uuid() {
@@ -45,15 +48,37 @@
 
     function done(batch) {
       queue = queue.filter((m) => batch.indexOf(m) < 0);
-      save(Q, queue);
+      store();
     }
+
+    // Renews this tab's lease and takes over the queues of tabs that are gone: left (t 0),
+    // silent for LEASE (crashed, frozen) or older pb.js's _pb_q. Only the live tab with the
+    // smallest key adopts, so that two tabs do not both send them.
+    const adopt = safe(() => {
+      const now = Date.now(), ls = localStorage, dead = [], ids = queue.map((m) => m.messageId);
+      let add = [];
+      store();
+      for (let i = 0; i < ls.length; i++) {
+        const k = ls.key(i), v = !k.indexOf(Q) && k !== QK && load(k, 0);
+        if (v && v.t > now - LEASE) { if (k < QK) return; } else if (v) {
+          dead.push(k);
+          add = add.concat(v.q || v);
+        }
+      }
+      add = add.filter((m) => m && ids.indexOf(m.messageId) < 0 && ids.push(m.messageId));
+      queue = add.concat(queue).slice(-MAX);
+      store();
+      dead.forEach((k) => ls.removeItem(k));
+      if (add.length) schedule(0);
+    });
 
     // Sends what is queued and not in flight; on page exit with sendBeacon, else with fetch.
     // A failure (offline, network, 429, 5xx) keeps the events queued and retries a few times
     // with growing delays; they are kept in localStorage for the next page as well.
     const flush = safe((leaving) => {
       let batch = queue.filter((m) => inflight.indexOf(m) < 0).slice(0, BATCH);
-      if (!batch.length || (!leaving && navigator.onLine === false)) return;
+      // Offline, even a beacon would be lost: the events stay queued.
+      if (!batch.length || navigator.onLine === false) return;
       let body;
       while ((body = JSON.stringify({ batch: batch, sentAt: new Date().toISOString() })).length >
         20000 && batch.length > 1) batch = batch.slice(0, batch.length >> 1);
@@ -119,7 +144,7 @@
       if (consent) m.context.consent = consent;
       queue.push(m);
       if (queue.length > MAX) queue = queue.slice(-MAX);
-      save(Q, queue);
+      store();
       schedule(0);
       tag(m);
       return m.messageId;
@@ -143,11 +168,14 @@
       }),
       reset: safe(() => { user = {}; save(U, user); }),
     };
+    adopt();
     const early = Array.isArray(w.pinbridge) ? w.pinbridge : [];
     w.pinbridge = api;
     try {
-      w.addEventListener('online', () => flush(false));
-      w.addEventListener('pagehide', () => flush(true));
+      w.addEventListener('online', () => { adopt(); flush(false); });
+      // Leaving: what no beacon took is left to another tab or the next page.
+      w.addEventListener('pagehide', () => { flush(true); store(1); });
+      setInterval(adopt, LEASE / 6);
       d.addEventListener('visibilitychange', () => d.visibilityState === 'hidden' && flush(true));
     } catch (e) { /* no events: sends still happen on calls */ }
     // Calls queued before the script loaded (window.pinbridge = [['consent', {...}], ...]) run
