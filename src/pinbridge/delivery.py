@@ -33,6 +33,10 @@ undecided when that is spent are retried later, with backoff. A 401/403/3xx/404/
 sent and get the same outcome (retried or paused), and so do the events of a refused request
 the round can no longer split.
 
+**Probes.** A paused destination is probed with its first live event. Expired rows met on
+the way (the head of the queue after a pause of days) become dead letters in bulk, unsent,
+and do not use up the probe: a round that met only expired rows lets the next round probe.
+
 Delivery is at least once: a sender killed mid-batch leaves a lease that runs out, and the
 batch is sent again; Pinterest deduplicates by ``event_id``.
 """
@@ -69,6 +73,9 @@ log = structlog.get_logger("pinbridge.delivery")
 PAUSE_CHECK_SECONDS = 1.0
 #: Requests a round may spend splitting a refused batch, per halving level of the batch.
 SPLIT_REQUESTS_PER_LEVEL = 4
+#: Claims a probe round may make while it meets only expired rows, and how each grows.
+PROBE_CLAIMS = 16
+PROBE_GROWTH = 4
 #: Answers to a whole request that refuse it as a whole without naming every refused event.
 SPLIT_STATUSES = frozenset({400, 413})
 
@@ -187,25 +194,15 @@ class Sender:
         probing = await self._probing(name, now)
         if probing is None:
             return 0
-        limit = 1 if probing else self._batch_size
-        claimed = await self._store.claim(
-            name, owner=self.owner, limit=limit, now=now, lease_seconds=self._lease
-        )
+        if probing:
+            claimed, expired = await self._claim_probe(name, now)
+            if not claimed and expired:
+                # Only expired rows were met: no request was made, so the probe is not spent.
+                self._paused_until.pop(name, None)
+        else:
+            claimed, expired = await self._claim_live(name, self._batch_size, now)
         if not claimed:
-            return 0
-        expired = [c for c in claimed if c.expires_at <= now]
-        if expired:
-            await self._store.complete(
-                self.owner,
-                [
-                    Completion(id=c.id, kind="dead", outcome="expired", message=EXPIRED_REASON)
-                    for c in expired
-                ],
-                now=now,
-            )
-            claimed = [c for c in claimed if c.expires_at > now]
-            if not claimed:
-                return len(expired)
+            return expired
         outcomes = await self._send(destination, [c.payload for c in claimed])
         now = self._clock()
         completions = [self._completion(c, o, now) for c, o in zip(claimed, outcomes, strict=True)]
@@ -213,7 +210,38 @@ class Sender:
         await self._update_pause(name, outcomes, now, probing)
         self._log(name, outcomes)
         self._observe(name, claimed, outcomes, now)
-        return len(expired) + len(claimed)
+        return expired + len(claimed)
+
+    async def _claim_live(self, name: str, limit: int, now: float) -> tuple[list[Claimed], int]:
+        """Claim up to ``limit`` due rows; those past their expiry become dead letters at once
+        (unsent). Returns the live rows and how many expired."""
+        claimed = await self._store.claim(
+            name, owner=self.owner, limit=limit, now=now, lease_seconds=self._lease
+        )
+        live = [c for c in claimed if c.expires_at > now]
+        if len(live) < len(claimed):
+            dead = [
+                Completion(id=c.id, kind="dead", outcome="expired", message=EXPIRED_REASON)
+                for c in claimed
+                if c.expires_at <= now
+            ]
+            await self._store.complete(self.owner, dead, now=now)
+        return live, len(claimed) - len(live)
+
+    async def _claim_probe(self, name: str, now: float) -> tuple[list[Claimed], int]:
+        """The rows to probe a paused destination with: the first live row, and any live row
+        claimed with it. Expired rows met on the way (the head of the queue after a long
+        pause) become dead letters in bulk; claims grow from 1 row by ``PROBE_GROWTH`` up
+        to ``batch_size``, at most ``PROBE_CLAIMS`` per round. Returns the live rows and how
+        many expired."""
+        limit, expired = 1, 0
+        for _ in range(PROBE_CLAIMS):
+            live, dead = await self._claim_live(name, limit, now)
+            expired += dead
+            if live or not dead:  # something to send, or nothing more is due
+                return live, expired
+            limit = min(self._batch_size, limit * PROBE_GROWTH)
+        return [], expired
 
     def _observe(
         self, name: str, claimed: Sequence[Claimed], outcomes: Sequence[Outcome], now: float

@@ -270,6 +270,42 @@ class TestSender:
         finally:
             await rig.close()
 
+    async def test_probe_is_not_spent_on_expired_events(self, rig):
+        """After a pause longer than events live, the probe dead-letters the expired head of
+        the queue in bulk, unsent, and sends the first live event: the destination resumes
+        in one round."""
+        await rig.accept(*(payload(f"old{i}", age=7 * 86400 - 1) for i in range(30)))
+        await rig.accept(payload("new"))
+        await rig.store.pause("pin", "HTTP 401", now=rig.clock())
+        rig.clock.now += 5
+        assert await rig.sender.run_once("pin") == 31
+        assert await rig.store.paused() == {}
+        assert rig.gate.requests == [1]
+        assert [e["event_id"] for e in rig.received()] == ["new"]
+        letters = await rig.store.dead_letters()
+        assert len(letters) == 30 and {d.reason for d in letters} == {EXPIRED_REASON}
+
+    async def test_probe_round_of_only_expired_events_keeps_the_probe(self, rig):
+        """A probe round bounded before it met a live event sends nothing and does not wait
+        for the next probe time: the next round goes on draining, then probes."""
+        sender = Sender(
+            store=rig.store,
+            destinations=list(rig.sender.destinations.values()),
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+            batch_size=4,
+            paused_probe_seconds=60,
+        )
+        await rig.accept(*(payload(f"old{i}", age=7 * 86400 - 1) for i in range(100)))
+        await rig.accept(payload("new"))
+        await rig.store.pause("pin", "HTTP 401", now=rig.clock())
+        rig.clock.now += 5
+        first = await sender.run_once("pin")
+        assert 0 < first < 100 and rig.gate.requests == []
+        assert await sender.run_once("pin") == 101 - first
+        assert rig.gate.requests == [1]
+        assert await rig.store.paused() == {}
+
     async def test_wrong_base_url_pauses_and_keeps_events(self, rig):
         """A base URL without /v5 gets 404 for the whole request: the destination is paused
         with a reason naming the base URL, and no event becomes a dead letter."""
