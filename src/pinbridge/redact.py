@@ -4,8 +4,9 @@ The history keeps each input so that an operator can see what came in, but never
 phone, name, birthday, gender or address: those values are replaced by ``"[redacted]"``
 wherever they sit (Segment traits, Pinterest-shaped ``user_data``), and so is any other string
 that looks like an email address or a phone number (a custom property, a note, a URL),
-percent-encoded or not. Digests (64 hex characters) are kept: they are what pinbridge sends
-anyway.
+percent-encoded or not. A URL or query string loses its parameters named like personal data
+(``?first_name=Jane&zip=94025``). Digests (64 hex characters) are kept: they are what
+pinbridge sends anyway.
 """
 
 from __future__ import annotations
@@ -182,12 +183,29 @@ _cached_search = lru_cache(maxsize=_CACHE_SIZE)(_search)
 def scrub_url(url: str) -> str:
     """``url`` without the personal data it carries, or ``url`` itself when it carries none.
 
-    Query parameters named like personal data (``email=``, ``phone=``) or whose value looks
-    like an email or a phone are removed, the others (``utm_*``, ``epik``) kept; a path or a
-    fragment that looks personal (``/unsubscribe/zelda%40example.org``) is cut, and so is a
-    user name before the host. A URL that cannot be parsed is cut to nothing.
+    Query parameters named like personal data (``email=``, ``phone=``, ``first_name=``,
+    ``zip=``, also percent-encoded or in brackets: ``customer[email]=``) or whose value looks
+    like an email or a phone are removed, the others (``utm_*``, ``epik``) kept; a path that
+    looks personal (``/unsubscribe/zelda%40example.org``) is cut, and so is a fragment that
+    looks personal or holds such a parameter (``#/thanks?phone=…``), and a user name before
+    the host. A URL that cannot be parsed is cut to nothing.
+
+    A URL without ``?``, ``#`` or ``@`` that does not look personal is returned at once; the
+    verdict on other URLs up to :data:`_CACHED_URL_LENGTH` characters is cached, since a
+    landing page's URL comes with each event of the visit.
     """
-    if not looks_personal(url) and "@" not in url:
+    if "?" not in url and "#" not in url and "@" not in url and not looks_personal(url):
+        return url
+    return _cached_scrub(url) if len(url) <= _CACHED_URL_LENGTH else _scrub(url)
+
+
+#: URLs up to this length have their scrubbed form cached (:func:`scrub_url`).
+_CACHED_URL_LENGTH: Final = 2048
+_URL_CACHE_SIZE: Final = 4096
+
+
+def _scrub(url: str) -> str:
+    if "@" not in url and not looks_personal(url) and not _has_personal_params(url):
         return url
     try:
         parts = urlsplit(url)
@@ -198,21 +216,96 @@ def scrub_url(url: str) -> str:
     if ":" in host:  # IPv6: urlsplit gives the address without its brackets
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in _PII_KEYS and not looks_personal(key) and not looks_personal(value)
-    ]
+    query = _kept_params(parts.query)
     path = "/" if looks_personal(parts.path) else parts.path
-    fragment = "" if looks_personal(parts.fragment) else parts.fragment
+    fragment = parts.fragment
+    if looks_personal(fragment) or _has_personal_fragment(fragment):
+        fragment = ""
     return urlunsplit((parts.scheme, netloc, path, urlencode(query), fragment))
+
+
+_cached_scrub = lru_cache(maxsize=_URL_CACHE_SIZE)(_scrub)
+
+
+def _kept_params(query: str) -> list[tuple[str, str]]:
+    """The parameters of a query string that are neither named nor valued like PII."""
+    return [
+        (key, value)
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if _bare_key(key) not in _PII_KEYS and not looks_personal(key) and not looks_personal(value)
+    ]
+
+
+def _bare_key(key: str) -> str:
+    """A decoded parameter name as compared with :data:`_PII_KEYS`: trimmed, lowercased, and
+    the last bracketed name of a form field (``customer[email]``, ``email[]``)."""
+    key = key.strip().lower()
+    if key.endswith("]"):
+        inner = key.rstrip("]").rpartition("[")[2]
+        key = inner or key.partition("[")[0]
+    return key
+
+
+def _has_personal_params(text: str) -> bool:
+    """Whether the query or the fragment of a URL has a parameter named like personal data.
+
+    Cheaper than parsing: a split on ``&``, and a decoding only of names with ``%`` or ``+``.
+    """
+    base, _, fragment = text.partition("#")
+    _, mark, query = base.partition("?")
+    if mark and any(_param_is_personal(pair) for pair in query.split("&")):
+        return True
+    return _has_personal_fragment(fragment)
+
+
+def _has_personal_fragment(fragment: str) -> bool:
+    """Whether a fragment holds a ``key=value`` parameter named like personal data (a route's
+    query, ``#/thanks?phone=…``); a bare anchor (``#address``) is not a parameter."""
+    if "=" not in fragment:
+        return False
+    pairs = fragment.rpartition("?")[2].split("&")
+    return any("=" in pair and _param_is_personal(pair) for pair in pairs)
+
+
+def _param_is_personal(pair: str) -> bool:
+    key = pair.partition("=")[0]
+    if "%" in key or "+" in key:
+        key = unquote_plus(key)
+    return _bare_key(key) in _PII_KEYS
+
+
+def _clean_text(text: str) -> str:
+    """A string as kept: ``[redacted]`` when it looks personal; a URL (or a query string such
+    as ``page.search``) without its parameters named like personal data; else itself."""
+    if _search(text):
+        return REDACTED
+    if ("?" in text or "#" in text) and _SPACE.search(text) is None:
+        return _without_personal_params(text)
+    return text
+
+
+_SPACE = re.compile(r"\s")
+_cached_clean = lru_cache(maxsize=_CACHE_SIZE)(_clean_text)
+
+
+def _without_personal_params(text: str) -> str:
+    if not _has_personal_params(text):
+        return text
+    if text.startswith("?"):  # a query string alone (Segment's page.search)
+        kept = _kept_params(text[1:].partition("#")[0])
+        return f"?{urlencode(kept)}" if kept else ""
+    return _scrub(text)
+
+
+def _clean(text: str) -> str:
+    return _cached_clean(text) if len(text) <= _CACHED_LENGTH else _clean_text(text)
 
 
 def redact(value: Any, *, parent: str = "") -> Any:
     """A copy of ``value`` with PII replaced; the input is not changed."""
     kind = type(value)
     if kind is str:
-        return REDACTED if looks_personal(value) else value
+        return _clean(value)
     if kind is dict:
         return _redact_object(value, parent)
     if kind is list:
@@ -232,8 +325,8 @@ def _redact_other(value: Any, parent: str) -> Any:
         return _redact_object(value, parent)
     if isinstance(value, list):
         return [redact(v, parent=parent) for v in value]
-    if isinstance(value, str) and looks_personal(value):
-        return REDACTED
+    if isinstance(value, str):
+        return _clean(value)
     return value
 
 
@@ -247,8 +340,7 @@ def _redact_object(value: dict[str, Any], parent: str) -> dict[str, Any]:
             continue
         kind = type(item)
         if kind is str:
-            personal = _cached_search(item) if len(item) <= _CACHED_LENGTH else _search(item)
-            kept[key] = REDACTED if personal else item
+            kept[key] = _cached_clean(item) if len(item) <= _CACHED_LENGTH else _clean_text(item)
         elif kind in _SCALARS:
             kept[key] = item
         elif kind is dict:

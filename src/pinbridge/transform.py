@@ -44,7 +44,10 @@ from pinbridge.validate import (
 __all__ = ["IDENTITY_CACHE_SIZE", "TransformOptions", "TransformResult", "Transformer"]
 
 _IDENTIFIER_PROBLEM = Problem("user_data", IDENTIFIER_RULE)
-_URL_SCRUBBED = "held an email address or a phone number; that part was left out"
+_URL_SCRUBBED = (
+    "held personal data (an email address, a phone number, a parameter such as phone= or "
+    "first_name=); that part was left out"
+)
 #: People whose hashed identifiers are kept, per Transformer.
 IDENTITY_CACHE_SIZE = 32768
 _IdentityKey = tuple[tuple[str, tuple[object, ...]], ...]

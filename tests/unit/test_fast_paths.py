@@ -6,7 +6,7 @@ import copy
 import hashlib
 import re
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import pytest
 from hypothesis import given, settings
@@ -20,7 +20,7 @@ from pinbridge.customdata import (
     scrub_personal,
 )
 from pinbridge.pinterest.schema import HASHED_FIELDS, ConversionEvent, UserData
-from pinbridge.redact import _DIGEST, _NAMED_THINGS, _PII_KEYS, REDACTED, redact
+from pinbridge.redact import _DIGEST, _NAMED_THINGS, _PII_KEYS, REDACTED, redact, scrub_url
 from pinbridge.transform import Transformer
 from pinbridge.validate import EventValidator
 
@@ -56,7 +56,40 @@ def _plain_redact(value: Any, parent: str = "") -> Any:
         return [_plain_redact(v, parent) for v in value]
     if isinstance(value, str) and _plain_personal(value):
         return REDACTED
+    if isinstance(value, str) and not any(c.isspace() for c in value):
+        return _plain_url(value)
     return value
+
+
+def _plain_url(text: str) -> str:
+    """A URL or query string with a parameter named like personal data, parsed and rebuilt
+    without it; any other string as it is."""
+    base, _, fragment = text.partition("#")
+    query = base.partition("?")[2] if "?" in base else None
+    route = fragment.rpartition("?")[2]
+    names = [k for k, _ in parse_qsl(query or "", keep_blank_values=True)]
+    names += [k for k, _ in parse_qsl(route)]
+    if not any(_plain_key(k) in _PII_KEYS for k in names):
+        return text
+    if text.startswith("?"):
+        return _plain_query(base[1:])
+    return scrub_url(text)
+
+
+def _plain_key(key: str) -> str:
+    key = key.strip().lower()
+    if "[" in key and key.endswith("]"):
+        return key.rstrip("]").rpartition("[")[2] or key.partition("[")[0]
+    return key
+
+
+def _plain_query(query: str) -> str:
+    kept = [
+        (k, v)
+        for k, v in parse_qsl(query, keep_blank_values=True)
+        if _plain_key(k) not in _PII_KEYS and not _plain_personal(k) and not _plain_personal(v)
+    ]
+    return f"?{urlencode(kept)}" if kept else ""
 
 
 def _plain_item(key: str, value: Any, parent: str) -> Any:
@@ -89,6 +122,14 @@ _texts = st.one_of(
             H,
             " ",
             "",
+            "https://s.example/p?email=x&a=1",
+            "https://s.example/p?Zip=94025#top",
+            "https://s.example/p?a=1#/ty?first_name=Jane",
+            "https://s.example/p#address",
+            "?first%5Fname=Jane&q=mug",
+            "?customer[city]=SF",
+            "?q=mug",
+            "why?name=Jane",
         ]
     ),
     st.text(alphabet="ab@.+-() 0123456789%B", max_size=24),

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinbridge.redact import REDACTED, looks_personal, redact, scrub_url
+from pinbridge.redact import (
+    _PII_KEYS,
+    REDACTED,
+    looks_personal,
+    redact,
+    scrub_url,
+)
 
 H = hashlib.sha256(b"a@b.co").hexdigest()
 
@@ -253,3 +259,76 @@ class TestScrubUrl:
         scrubbed = scrub_url("https://shop.example" + where.format(value))
         assert email.lower() not in scrubbed.lower()
         assert not looks_personal(scrubbed)
+
+
+_PERSON = "?phone=4155550199&first_name=Jane&last_name=Doe&zip=94025&dob=1990-02-01"
+
+
+class TestPersonalParameterNames:
+    """A query parameter named like personal data goes, whatever its value looks like."""
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            (f"https://shop.example/ty{_PERSON}", "https://shop.example/ty"),
+            (
+                f"https://shop.example/ty{_PERSON}&utm_source=pin&epik=E1",
+                "https://shop.example/ty?utm_source=pin&epik=E1",
+            ),
+            ("https://shop.example/?Email=x&a=1", "https://shop.example/?a=1"),
+            ("https://shop.example/?first%5Fname=Jane&a=1", "https://shop.example/?a=1"),
+            ("https://shop.example/?customer%5Bemail%5D=x&a=1", "https://shop.example/?a=1"),
+            ("https://shop.example/?customer[city]=SF&a=1", "https://shop.example/?a=1"),
+            ("https://shop.example/?email[]=x&a=1", "https://shop.example/?a=1"),
+            ("https://shop.example/?name=Jane", "https://shop.example/"),
+            ("https://shop.example/a#/thanks?zip=94025", "https://shop.example/a"),
+            ("https://shop.example/a?k=v#last_name=Doe", "https://shop.example/a?k=v"),
+            ("https://shop.example/a#address", "https://shop.example/a#address"),
+            ("https://shop.example/a?q=mug#reviews", "https://shop.example/a?q=mug#reviews"),
+            ("https://shop.example/a?username_hint=1", "https://shop.example/a?username_hint=1"),
+            ("https://shop.example/p/mug", "https://shop.example/p/mug"),
+        ],
+    )
+    def test_scrub_url(self, url, expected):
+        """Named parameters go even when their values do not look personal; the rest stays."""
+        assert scrub_url(url) == expected
+
+    def test_url_without_query_is_returned_as_is(self):
+        """The cheap path: no query, fragment or user name, nothing personal: the same object."""
+        url = "https://shop.example/p/" + "mug" * 10
+        assert scrub_url(url) is url
+
+    @settings(max_examples=200)
+    @given(
+        st.sampled_from(sorted(_PII_KEYS)),
+        st.text(alphabet="abcXYZ019-._ ", max_size=12),
+        st.sampled_from(["https://s.example/p?{}&a=1", "https://s.example/?a=1&{}#top"]),
+    )
+    def test_no_named_parameter_survives(self, key, value, template):
+        """Whatever its value, a parameter named like personal data is not in the result."""
+        scrubbed = scrub_url(template.format(urlencode({key: value})))
+        assert key not in [k.lower() for k, _ in parse_qsl(urlsplit(scrubbed).query)]
+        assert "a=1" in scrubbed
+
+    @pytest.mark.parametrize(
+        ("where", "value", "expected"),
+        [
+            ("url", f"https://shop.example/ty{_PERSON}&epik=E1", "https://shop.example/ty?epik=E1"),
+            ("referrer", f"https://shop.example/form{_PERSON}", "https://shop.example/form"),
+            ("search", f"{_PERSON}&q=mug", "?q=mug"),
+            ("search", _PERSON, ""),
+            ("url", "https://shop.example/ty?epik=E1", "https://shop.example/ty?epik=E1"),
+            ("title", "Why? name=Jane", "Why? name=Jane"),
+        ],
+    )
+    def test_page_fields_in_the_kept_input(self, where, value, expected):
+        """``page.url``, ``page.search`` and ``page.referrer`` (in the context or in a page
+        call's properties) are kept without their personal parameters."""
+        message = {
+            "type": "page",
+            "context": {"page": {where: value}},
+            "properties": {where: value},
+        }
+        kept = redact(message)
+        assert kept["context"]["page"][where] == expected
+        assert kept["properties"][where] == expected

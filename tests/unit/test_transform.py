@@ -123,6 +123,25 @@ class TestTransformer:
         assert event.user_data.click_id == "CLICK"
         assert "event_source_url" in [w.field for w in result.warnings]
 
+    @pytest.mark.parametrize(
+        ("query", "kept"),
+        [
+            ("phone=4155550199&first_name=Jane&epik=CLICK", "epik=CLICK"),
+            ("last_name=Doe&zip=94025&dob=1990-02-01&epik=CLICK", "epik=CLICK"),
+            ("utm_source=pin&Email=jane&epik=CLICK", "utm_source=pin&epik=CLICK"),
+            ("utm_source=pin&epik=CLICK", "utm_source=pin&epik=CLICK"),
+        ],
+    )
+    def test_event_source_url_loses_parameters_named_personal(self, transformer, query, kept):
+        """Parameters named like personal data go even when their values look harmless."""
+        call = order()
+        call["context"]["page"]["url"] = f"https://shop.example/ty?{query}"
+        result = transformer(call, now=NOW)
+        assert result.ok, result.errors
+        assert result.events[0].event_source_url == f"https://shop.example/ty?{kept}"
+        warned = "event_source_url" in [w.field for w in result.warnings]
+        assert warned is (query != kept)
+
     def test_derived_ids_tell_people_apart(self, transformer):
         """Without an event_id, two people's otherwise equal leads in the same second get
         different ids (else the second is dropped as a duplicate); the same input, the same."""
