@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "looks_personal", "redact", "scrub_url"]
+__all__ = ["MAX_DEPTH", "REDACTED", "TOO_DEEP", "looks_personal", "redact", "scrub_url"]
 
 REDACTED: Final = "[redacted]"
 #: Keys whose values are a person's: name, contact, birth date, address, device ids, and
@@ -301,37 +301,60 @@ def _clean(text: str) -> str:
     return _cached_clean(text) if len(text) <= _CACHED_LENGTH else _clean_text(text)
 
 
+#: Containers nested deeper than this (a list in a list in …, 64 times) are kept as
+#: :data:`TOO_DEEP`: no real event nests so deep, and walking an arbitrarily deep value would
+#: exhaust Python's stack.
+MAX_DEPTH: Final = 64
+TOO_DEEP: Final = "[too deep]"
+
+
 def redact(value: Any, *, parent: str = "") -> Any:
-    """A copy of ``value`` with PII replaced; the input is not changed."""
+    """A copy of ``value`` with PII replaced; the input is not changed.
+
+    Never raises: an object or list nested more than :data:`MAX_DEPTH` levels deep is replaced
+    by :data:`TOO_DEEP`.
+    """
+    return _redact(value, parent, 0)
+
+
+def _redact(value: Any, parent: str, depth: int) -> Any:
     kind = type(value)
     if kind is str:
         return _clean(value)
     if kind is dict:
-        return _redact_object(value, parent)
+        return _redact_object(value, parent, depth + 1)
     if kind is list:
-        return [redact(v, parent=parent) for v in value]
+        return _redact_list(value, parent, depth + 1)
     if kind in _SCALARS:
         return value
-    return _redact_other(value, parent)
+    return _redact_other(value, parent, depth)
+
+
+def _redact_list(value: list[Any], parent: str, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return TOO_DEEP
+    return [_redact(v, parent, depth) for v in value]
 
 
 #: Decoded JSON scalars that are never personal.
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 
 
-def _redact_other(value: Any, parent: str) -> Any:
+def _redact_other(value: Any, parent: str, depth: int) -> Any:
     """Subclasses of dict, list and str, walked as their base types."""
     if isinstance(value, dict):
-        return _redact_object(value, parent)
+        return _redact_object(value, parent, depth + 1)
     if isinstance(value, list):
-        return [redact(v, parent=parent) for v in value]
+        return _redact_list(value, parent, depth + 1)
     if isinstance(value, str):
         return _clean(value)
     return value
 
 
-def _redact_object(value: dict[str, Any], parent: str) -> dict[str, Any]:
+def _redact_object(value: dict[str, Any], parent: str, depth: int) -> Any:
     """One object, in one loop: most keys are not personal and most values are scalars."""
+    if depth > MAX_DEPTH:
+        return TOO_DEEP
     kept: dict[str, Any] = {}
     for key, item in value.items():
         lowered = key.lower()
@@ -344,9 +367,9 @@ def _redact_object(value: dict[str, Any], parent: str) -> dict[str, Any]:
         elif kind in _SCALARS:
             kept[key] = item
         elif kind is dict:
-            kept[key] = _redact_object(item, lowered)
+            kept[key] = _redact_object(item, lowered, depth + 1)
         else:
-            kept[key] = redact(item, parent=lowered)
+            kept[key] = _redact(item, lowered, depth)
     return kept
 
 

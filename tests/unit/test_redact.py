@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from pinbridge.redact import (
     _PII_KEYS,
+    MAX_DEPTH,
     REDACTED,
+    TOO_DEEP,
     looks_personal,
     redact,
     scrub_url,
@@ -332,3 +334,24 @@ class TestPersonalParameterNames:
         kept = redact(message)
         assert kept["context"]["page"][where] == expected
         assert kept["properties"][where] == expected
+
+
+class TestDepth:
+    @pytest.mark.parametrize("kind", ["list", "object"])
+    def test_deep_nesting_never_raises(self, kind):
+        """A value nested 5000 deep (msgspec decodes 700) is cut at MAX_DEPTH, not a crash."""
+        value: object = 1
+        for _ in range(5000):
+            value = [value] if kind == "list" else {"a": value}
+        kept = redact({"properties": {"x": value}})
+        level, depth = kept["properties"]["x"], 3
+        while level != TOO_DEEP:
+            level, depth = (level[0] if kind == "list" else level["a"]), depth + 1
+        assert depth == MAX_DEPTH + 1
+
+    def test_shallow_values_are_untouched(self):
+        """Nesting within MAX_DEPTH is walked as before."""
+        value: object = "x"
+        for _ in range(MAX_DEPTH - 1):
+            value = [value]
+        assert redact(value) == value
