@@ -33,6 +33,12 @@ undecided when that is spent are retried later, with backoff. A 401/403/3xx/404/
 sent and get the same outcome (retried or paused), and so do the events of a refused request
 the round can no longer split.
 
+**Retry-After.** A 429, or a 503 with ``Retry-After``, holds the whole ad account until the
+time it names (a 429 without it: ``RATE_LIMITED_HOLD_SECONDS``; at most ``MAX_HOLD_SECONDS``):
+no loop of this process sends for any destination on it, and a round in flight sends no
+more requests (its unsent events are retried after the hold). The hold is this process's
+own; other processes learn of it by their own 429.
+
 **Probes.** A paused destination is probed with its first live event. Expired rows met on
 the way (the head of the queue after a pause of days) become dead letters in bulk, unsent,
 and do not use up the probe: a round that met only expired rows lets the next round probe.
@@ -76,6 +82,10 @@ SPLIT_REQUESTS_PER_LEVEL = 4
 #: Claims a probe round may make while it meets only expired rows, and how each grows.
 PROBE_CLAIMS = 16
 PROBE_GROWTH = 4
+#: Seconds an ad account is held after a 429 without ``Retry-After``.
+RATE_LIMITED_HOLD_SECONDS = 10.0
+#: The longest hold an ad account takes from ``Retry-After`` (a bogus header must not stall it).
+MAX_HOLD_SECONDS = 3600.0
 #: Answers to a whole request that refuse it as a whole without naming every refused event.
 SPLIT_STATUSES = frozenset({400, 413})
 
@@ -146,6 +156,9 @@ class Sender:
         self._concurrency = concurrency
         self._linger = linger
         self._hold_until: dict[str, float] = {}
+        #: Per ad account: no request before this time (``clock``), after a 429 or a 503
+        #: with ``Retry-After``; shared by every destination on the account and every loop.
+        self._account_hold: dict[str, float] = {}
 
     @property
     def destinations(self) -> Mapping[str, DestinationRuntime]:
@@ -191,6 +204,8 @@ class Sender:
         """One round for one destination; returns how many events were sent."""
         destination = self._destinations[name]
         now = self._clock()
+        if self.held(destination.ad_account_id, now) > 0:
+            return 0
         probing = await self._probing(name, now)
         if probing is None:
             return 0
@@ -279,8 +294,24 @@ class Sender:
                 await asyncio.sleep(wait)
 
         levels = math.ceil(math.log2(len(payloads))) if len(payloads) > 1 else 0
-        split = _Split(destination, pace, budget=SPLIT_REQUESTS_PER_LEVEL * levels)
+        split = _Split(
+            destination,
+            pace,
+            budget=SPLIT_REQUESTS_PER_LEVEL * levels,
+            held=lambda: self.held(destination.ad_account_id, self._clock()),
+            hold=lambda seconds: self._hold(destination.ad_account_id, seconds),
+        )
         return await split.send(payloads)
+
+    def held(self, ad_account_id: str, now: float) -> float:
+        """Seconds the ad account is still held after Pinterest asked to wait (0: not held)."""
+        return max(0.0, self._account_hold.get(ad_account_id, 0.0) - now)
+
+    def _hold(self, ad_account_id: str, seconds: float) -> None:
+        until = self._clock() + min(seconds, MAX_HOLD_SECONDS)
+        if until > self._account_hold.get(ad_account_id, 0.0):
+            self._account_hold[ad_account_id] = until
+            log.warning("ad account held", ad_account_id=ad_account_id, seconds=seconds)
 
     async def _probing(self, name: str, now: float) -> bool | None:
         """False: send normally; True: send one event to probe; None: stay paused.
@@ -365,13 +396,21 @@ class _Split:
         pace: Callable[[], Coroutine[None, None, None]],
         *,
         budget: int,
+        held: Callable[[], float],
+        hold: Callable[[float], None],
     ) -> None:
         self._destination = destination
         self._pace = pace
         self._budget = budget
+        self._held = held
+        self._hold = hold
         self._ended: Outcome | None = None
 
     async def send(self, payloads: Sequence[bytes]) -> list[Outcome]:
+        wait = self._held() if self._ended is None else 0.0
+        if wait > 0:  # another round of the ad account was told to wait meanwhile
+            message = f"not sent: the ad account is held {wait:.0f} s more (Retry-After)"
+            self._ended = Outcome("retry", message=message, retry_after=wait)
         if self._ended is not None:
             return [self._ended] * len(payloads)
         destination = self._destination
@@ -381,6 +420,8 @@ class _Split:
         outcomes = list(sent.outcomes)
         ending = next((o for o in outcomes if _ends_round(o)), None)
         if ending is not None:
+            if _holds_account(ending):
+                self._hold(ending.retry_after or RATE_LIMITED_HOLD_SECONDS)
             self._ended = Outcome(
                 ending.kind,
                 message=f"not sent: an earlier request of this round got: {ending.message}",
@@ -416,6 +457,12 @@ class _Split:
 def _refused(outcome: Outcome) -> bool:
     """Refused with the whole request that carried it (400, 413), not for itself."""
     return outcome.kind == "failed" and outcome.http_status in SPLIT_STATUSES
+
+
+def _holds_account(outcome: Outcome) -> bool:
+    """A 429, or a 503 with ``Retry-After``: the whole ad account waits, not only its events."""
+    status = outcome.http_status
+    return status == 429 or (status == 503 and outcome.retry_after is not None)
 
 
 def _ends_round(outcome: Outcome) -> bool:

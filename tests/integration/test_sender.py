@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
 from pinbridge.config import Destination, Settings, StoreSettings
@@ -69,7 +70,8 @@ class CountingBucket:
 
 
 class Gate(EmulatorTransport):
-    """The emulator transport, counting requests; ``answer`` may answer one instead."""
+    """The emulator transport, counting requests; ``answer`` may answer one instead (with a
+    status, or a whole response)."""
 
     def __init__(self, app) -> None:
         super().__init__(app=app)
@@ -80,6 +82,8 @@ class Gate(EmulatorTransport):
         count = len(msgspec.json.decode(request.content)["data"])
         self.requests.append(count)
         status = self.answer(count, len(self.requests))
+        if isinstance(status, httpx2.Response):
+            return status
         if status is not None:
             return httpx2.Response(status, json={"code": 1, "message": f"scripted {status}"})
         return await super().handle_async_request(request)
@@ -432,6 +436,80 @@ class TestIsolation:
         [letter] = await rig.store.dead_letters()
         assert letter.event_id == "old" and letter.reason == EXPIRED_REASON
         assert [e["event_id"] for e in rig.received()] == ["new"]
+
+
+def too_many(seconds: int) -> httpx2.Response:
+    """Pinterest's 429 with ``Retry-After``."""
+    body = {"code": 8, "message": "rate limited"}
+    return httpx2.Response(429, json=body, headers={"Retry-After": str(seconds)})
+
+
+class TestRetryAfter:
+    async def test_429_holds_every_destination_of_the_ad_account(self, rig):
+        """After a 429 with Retry-After: 60, neither the destination nor another one on the
+        same ad account sends anything before the minute is over; then both do."""
+        client = rig.make_client(TOKEN)
+        other = DestinationRuntime("pin2", ACCOUNT, client, bucket=rig.bucket)
+        sender = Sender(
+            store=rig.store,
+            destinations=[rig.sender.destinations["pin"], other],
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+            batch_size=5,
+        )
+        both = ("pin", "pin2")
+        await rig.accept(*(replace(payload(f"e{i}"), destinations=both) for i in range(10)))
+        rig.gate.answer = lambda count, number: too_many(60) if number == 1 else None
+        try:
+            assert await sender.run_once("pin") == 5
+            assert rig.gate.requests == [5]
+            rig.clock.now += 59
+            assert await sender.run_once("pin") == 0
+            assert await sender.run_once("pin2") == 0
+            assert rig.gate.requests == [5]
+            rig.clock.now += 2
+            assert await sender.run_once("pin2") == 5
+            assert await sender.run_once("pin") == 5
+        finally:
+            await client.aclose()
+
+    async def test_429_stops_the_loops_sending(self, rig):
+        """Against an API answering every request 429 with Retry-After: 60, the loops of a
+        destination send no more than one request each (not one per batch queued)."""
+        sender = Sender(
+            store=rig.store,
+            destinations=list(rig.sender.destinations.values()),
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+            batch_size=100,
+            poll_interval=0.01,
+            concurrency=2,
+        )
+        await rig.accept(*(payload(f"e{i}") for i in range(1000)))
+        rig.gate.answer = lambda count, number: too_many(60)
+        stop = asyncio.Event()
+        loops = asyncio.ensure_future(sender.run(stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.wait_for(loops, timeout=5)
+        assert 1 <= len(rig.gate.requests) <= 2
+        [stats] = await rig.store.stats(now=rig.clock())
+        assert stats.retrying <= 200  # at most the two rounds in flight when the 429 came
+
+    async def test_503_with_retry_after_holds_the_split(self, rig):
+        """A 503 with Retry-After ends the round and holds the account like a 429."""
+        items = [payload(f"e{i}") for i in range(8)]
+        await rig.accept(*items)
+        rig.gate.answer = lambda count, number: httpx2.Response(
+            503, json={"code": 4197, "message": "down"}, headers={"Retry-After": "30"}
+        )
+        assert await rig.sender.run_once("pin") == 8
+        await rig.accept(payload("late"))
+        assert await rig.sender.run_once("pin") == 0
+        assert rig.gate.requests == [8]
+        rig.clock.now += 31
+        rig.gate.answer = lambda count, number: None
+        assert await rig.sender.run_once("pin") == 9
 
 
 class TestRateLimits:
