@@ -7,7 +7,8 @@ Only the keys of Pinterest's ``custom_data`` can come out of here: the result is
 Rules:
 
 * ``value`` from ``revenue``, else ``total``, else ``value``, as a decimal string; a value that
-  is not a finite number is an error on that field.
+  is not a finite number, or is 10^15 or more in absolute value, is an error on that field
+  (the same for prices and the native ``value``, ``predicted_ltv`` and ``item_price``).
 * ``currency``: an ISO-4217 code, upper case, checked against pycountry's list.
 * ``content_ids`` from ``products[].product_id`` (else ``sku``); for single-product events
   (``Product Viewed``, ``Product Added``) the properties themselves are the product.
@@ -48,29 +49,59 @@ _TEXT_KEYS = (
 )
 
 
+#: Money is below 10^15 in absolute value (a quadrillion: no order is worth more, and
+#: Pinterest reads the string as a double); it has at most 32 decimal places; a numeric string
+#: has at most 64 characters. Without these bounds ``"1e999999999"`` would be written out as a
+#: gigabyte of zeros.
+MAX_MONEY_DIGITS = 15
+_MAX_MONEY = Decimal(10) ** MAX_MONEY_DIGITS
+_MAX_DECIMALS = 32
+_MAX_MONEY_TEXT = 64
+_TOO_LARGE = f"must be below 10^{MAX_MONEY_DIGITS} in absolute value"
+
+
 def parse_money(value: object) -> str:
     """A finite decimal number (JSON number or numeric string) as Pinterest's decimal string.
 
-    ``72.39`` → ``"72.39"``, ``"1,299.00"`` is refused (ambiguous thousands separator).
+    ``72.39`` → ``"72.39"``, ``"1,299.00"`` is refused (ambiguous thousands separator), and so
+    are ``1e15`` and above (in absolute value), more than 32 decimal places and strings longer
+    than 64 characters: the result is never longer than about 50 characters.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("must be a number")
     # Fast paths: repr() of a float is its shortest round-trip decimal, the form we send.
     if type(value) is int:
-        return str(value)
+        if -_MAX_INT < value < _MAX_INT:
+            return str(value)
+        raise ValueError(_TOO_LARGE)
     if type(value) is float and value == value and abs(value) < 1e15:
         text = repr(value)
         if "e" not in text:
             return text[:-2] if text.endswith(".0") else text
-    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
-        return value
+    if isinstance(value, str):
+        if len(value) > _MAX_MONEY_TEXT:
+            raise ValueError(f"must be a number of at most {_MAX_MONEY_TEXT} characters")
+        if type(value) is str:
+            plain = _PLAIN_DECIMAL.fullmatch(value)
+            if plain and len(plain.group(1)) <= MAX_MONEY_DIGITS:
+                return value
+    elif isinstance(value, int) and not -_MAX_INT < value < _MAX_INT:
+        raise ValueError(_TOO_LARGE)  # before str() of a huge int (an int subclass)
     try:
         number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:
         raise ValueError("must be a number") from None
     if not number.is_finite():
         raise ValueError("must be a finite number")
+    if number.copy_abs() >= _MAX_MONEY:  # copy_abs, unlike abs(), never rounds
+        raise ValueError(_TOO_LARGE)
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_MAX_DECIMALS:
+        raise ValueError(f"must have at most {_MAX_DECIMALS} decimal places")
     return format(number, "f")
+
+
+_MAX_INT = 10**MAX_MONEY_DIGITS
 
 
 @lru_cache(maxsize=512)

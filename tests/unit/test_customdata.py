@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pinbridge.customdata import (
     custom_data_from_native,
@@ -43,6 +47,67 @@ class TestMoney:
         """Non-numbers, booleans and non-finite values are refused."""
         with pytest.raises(ValueError, match="number"):
             parse_money(value)
+
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            ("1e50000000", "absolute value"),
+            ("1e999999999", "absolute value"),
+            ("-1e999999999", "absolute value"),
+            ("9" * 16, "absolute value"),
+            ("1000000000000000.5", "absolute value"),
+            (10**15, "absolute value"),
+            (-(10**40), "absolute value"),
+            (1e15, "absolute value"),
+            (1e308, "absolute value"),
+            ("1e-999999999", "decimal places"),
+            ("0e-999999999", "decimal places"),
+            (5e-324, "decimal places"),
+            ("1" * 65, "64 characters"),
+            (" " * 60 + "1e999999999", "64 characters"),
+        ],
+    )
+    def test_out_of_range_refused(self, value, message):
+        """Huge or minute magnitudes and over-long strings are refused before being written
+        out (``"1e999999999"`` would be a gigabyte of zeros)."""
+        with pytest.raises(ValueError, match=message):
+            parse_money(value)
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("9" * 15, "9" * 15),
+            (10**15 - 1, "999999999999999"),
+            (-(10**15) + 1, "-999999999999999"),
+            ("999999999999999.99", "999999999999999.99"),
+            ("1e-32", "0." + "0" * 31 + "1"),
+            ("0e999999999", "0"),
+        ],
+    )
+    def test_edges_kept(self, value, expected):
+        """Just below 10^15, and up to 32 decimal places, are sent."""
+        assert parse_money(value) == expected
+
+    @settings(max_examples=300)
+    @given(
+        st.one_of(
+            st.integers(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.decimals(allow_nan=False, allow_infinity=False).map(str),
+            st.from_regex(r"-?\d{1,20}(\.\d{1,40})?([eE][-+]?\d{1,10})?", fullmatch=True),
+        )
+    )
+    def test_result_is_short_and_exact(self, value):
+        """Whatever the input, the result is a plain decimal of bounded length equal to it,
+        or a ValueError."""
+        try:
+            text = parse_money(value)
+        except ValueError:
+            return
+        assert len(text) <= 1 + 15 + 1 + 32 + 64
+        assert "e" not in text.lower()
+        expected = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+        assert Decimal(text) == expected and abs(Decimal(text)) < Decimal(10) ** 15
 
     @pytest.mark.parametrize(
         ("value", "expected"), [("usd", "USD"), (" EUR ", "EUR"), ("jpy", "JPY")]
@@ -144,6 +209,13 @@ class TestSegment:
                 "properties.products[0].quantity",
             ),
             ({"products": [{"product_id": "p", "price": "x"}]}, "properties.products[0].price"),
+            ({"revenue": "1e50000000"}, "properties.revenue"),
+            ({"total": "1e999999999"}, "properties.total"),
+            ({"value": 10**20}, "properties.value"),
+            (
+                {"products": [{"product_id": "p", "price": "1e999999999"}]},
+                "properties.products[0].price",
+            ),
             ({"products": ["p"]}, "properties.products[0]"),
             ({"products": "p1,p2"}, "properties.products"),
         ],
@@ -179,6 +251,12 @@ class TestNative:
             ({"num_items": "2"}, "custom_data.num_items"),
             ({"contents": [{"id": "1", "quantity": "1"}]}, "custom_data.contents[0].quantity"),
             ({"value": "abc"}, "custom_data.value"),
+            ({"value": "1e999999999"}, "custom_data.value"),
+            ({"predicted_ltv": "1e50000000"}, "custom_data.predicted_ltv"),
+            (
+                {"contents": [{"id": "1", "item_price": "1e999999999"}]},
+                "custom_data.contents[0].item_price",
+            ),
         ],
     )
     def test_errors_name_the_field(self, custom, field):
