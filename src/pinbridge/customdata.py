@@ -14,7 +14,8 @@ Rules:
   (``Product Viewed``, ``Product Added``) the properties themselves are the product.
 * ``contents[]``: ``id``, ``item_price`` (string), ``quantity`` (integer), ``item_name``,
   ``item_category``, ``item_brand``. ``num_items`` is the sum of quantities, a product without
-  a quantity counting as one.
+  a quantity counting as one. Quantities and their sum are int64, as Pinterest types them;
+  beyond that range they are an error on the field.
 """
 
 from __future__ import annotations
@@ -113,16 +114,30 @@ def parse_currency(value: str) -> str:
     return code
 
 
+#: Pinterest's ``quantity`` and ``num_items`` are int64: from -2^63 to 2^63 - 1. Negative
+#: quantities are passed on, as they always were (Pinterest's schema has no minimum).
+_INT64 = 2**63
+_INT64_DIGITS = 19
+_NOT_INT64 = "must fit in a 64-bit integer (-2^63 to 2^63 - 1)"
+_SUM_NOT_INT64 = "quantities add up to more than num_items, a 64-bit integer, can hold"
+
+
 def _quantity(value: object) -> int:
+    """A whole number in int64's range, from a JSON integer, a whole float or a digit string."""
     if isinstance(value, bool):
         raise ValueError("must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValueError("must be a whole number")
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        number = int(value)
+    elif isinstance(value, str) and (digits := value.strip().removeprefix("-")).isdecimal():
+        significant = digits.lstrip("0")
+        if len(significant) > _INT64_DIGITS:  # before int(), whose time grows with the length
+            raise ValueError(_NOT_INT64)
+        number = -int(significant or "0") if value.strip() != digits else int(significant or "0")
+    else:
+        raise ValueError("must be a whole number")
+    if not -_INT64 <= number < _INT64:
+        raise ValueError(_NOT_INT64)
+    return number
 
 
 def _text(value: object) -> str | None:
@@ -198,7 +213,10 @@ def _products(properties: dict[str, Any], data: CustomData, errors: list[Problem
         data.content_ids = ids
     if contents:
         data.contents = contents
-        data.num_items = num_items
+        if -_INT64 <= num_items < _INT64:
+            data.num_items = num_items
+        else:
+            errors.append(Problem(prefix, _SUM_NOT_INT64))
 
 
 def _content(product: dict[str, Any], where: str, errors: list[Problem]) -> Content:
@@ -247,7 +265,7 @@ def _item(
             fields["item_price"] = parse_money(price)
         except ValueError as exc:
             problems.append(("price", str(exc)))
-    if type(quantity) is int:
+    if type(quantity) is int and -_INT64 <= quantity < _INT64:
         fields["quantity"] = quantity
     elif quantity is not None:
         try:
@@ -285,6 +303,10 @@ def custom_data_from_native(custom: dict[str, Any]) -> tuple[CustomData | None, 
     contents = given.get("contents")
     if isinstance(contents, list):
         given["contents"] = [_native_content(item, i, errors) for i, item in enumerate(contents)]
+    num_items = given.get("num_items")
+    if type(num_items) is int and not -_INT64 <= num_items < _INT64:
+        errors.append(Problem("custom_data.num_items", _NOT_INT64))
+        given.pop("num_items")
     if isinstance(given.get("currency"), str):
         try:
             given["currency"] = parse_currency(given["currency"])
@@ -361,4 +383,8 @@ def _native_content(item: object, index: int, errors: list[Problem]) -> object:
         except ValueError as exc:
             errors.append(Problem(f"custom_data.contents[{index}].item_price", str(exc)))
             item.pop("item_price")
+    quantity = item.get("quantity")
+    if type(quantity) is int and not -_INT64 <= quantity < _INT64:
+        errors.append(Problem(f"custom_data.contents[{index}].quantity", _NOT_INT64))
+        item.pop("quantity")
     return item

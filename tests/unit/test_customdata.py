@@ -225,6 +225,88 @@ class TestSegment:
         assert [e.field for e in custom_data_from_segment(properties)[1]] == [field]
 
 
+class TestQuantities:
+    """quantity and num_items are int64, as Pinterest types them."""
+
+    @pytest.mark.parametrize(
+        ("quantity", "expected"),
+        [
+            (2, 2),
+            ("3", 3),
+            (4.0, 4),
+            (-1, -1),
+            (" -00012 ", -12),
+            (2**63 - 1, 2**63 - 1),
+            (-(2**63), -(2**63)),
+            ("9223372036854775807", 2**63 - 1),
+            ("0" * 40 + "5", 5),
+        ],
+    )
+    def test_int64_kept(self, quantity, expected):
+        """Whole numbers within int64 are sent, negative ones included, as before."""
+        data = _built({"products": [{"product_id": "p", "quantity": quantity}]})
+        assert data["contents"][0]["quantity"] == expected == data["num_items"]
+
+    @pytest.mark.parametrize(
+        ("quantity", "message"),
+        [
+            (1e20, "64-bit"),
+            (10**20, "64-bit"),
+            (2**63, "64-bit"),
+            (-(2**63) - 1, "64-bit"),
+            ("99999999999999999999999", "64-bit"),
+            ("9223372036854775808", "64-bit"),
+            ("9" * 5000, "64-bit"),
+            ("²", "whole number"),
+            ("1.5", "whole number"),
+        ],
+    )
+    def test_beyond_int64_refused(self, quantity, message):
+        """A quantity beyond int64 (or not a whole number) is an error naming it."""
+        _, errors = custom_data_from_segment(
+            {"products": [{"product_id": "p", "quantity": quantity}]}
+        )
+        assert [e.field for e in errors] == ["properties.products[0].quantity"]
+        assert message in errors[0].message
+
+    def test_sum_beyond_int64_refused(self):
+        """Quantities that each fit but add up beyond int64 are an error on the products."""
+        products = [{"product_id": "p", "quantity": 2**62}, {"product_id": "q", "quantity": 2**62}]
+        data, errors = custom_data_from_segment({"products": products})
+        assert [e.field for e in errors] == ["properties.products"]
+        assert data is not None and data.num_items is msgspec.UNSET
+
+    @pytest.mark.parametrize(
+        ("custom", "field"),
+        [
+            ({"contents": [{"id": "1", "quantity": 2**63}]}, "custom_data.contents[0].quantity"),
+            (
+                {"contents": [{"id": "1", "quantity": -(2**63) - 1}]},
+                "custom_data.contents[0].quantity",
+            ),
+            ({"num_items": 10**20}, "custom_data.num_items"),
+        ],
+    )
+    def test_native_beyond_int64_refused(self, custom, field):
+        """A Pinterest-shaped quantity or num_items beyond int64 is an error naming it."""
+        assert [e.field for e in custom_data_from_native(custom)[1]] == [field]
+
+    @settings(max_examples=300)
+    @given(st.lists(st.integers() | st.integers().map(str), min_size=1, max_size=4))
+    def test_sent_quantities_are_int64(self, quantities):
+        """Whatever the quantities, what is sent fits int64, and a refused one is named."""
+        products = [{"product_id": f"p{i}", "quantity": q} for i, q in enumerate(quantities)]
+        data, errors = custom_data_from_segment({"products": products})
+        for index, given_quantity in enumerate(quantities):
+            fits = -(2**63) <= int(given_quantity) < 2**63
+            named = f"properties.products[{index}].quantity" in [e.field for e in errors]
+            assert fits is not named
+        assert data is not None
+        for item in data.contents:
+            assert item.quantity is msgspec.UNSET or -(2**63) <= item.quantity < 2**63
+        assert data.num_items is msgspec.UNSET or -(2**63) <= data.num_items < 2**63
+
+
 class TestNative:
     def test_numbers_become_strings(self):
         """value, predicted_ltv and item_price given as numbers are sent as strings."""
