@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pinbridge.inputs import parse_input
 from pinbridge.inputs.fields import click_id_from_url, language_from_locale, parse_ip, parse_time
+from pinbridge.inputs.segment import correct_clock_skew
 
 NOW = 1_795_345_200  # 2026-11-22T11:00:00Z
 
@@ -31,11 +36,41 @@ class TestParseTime:
         """ISO-8601 times and epoch seconds or milliseconds give whole seconds, rounded down."""
         assert parse_time(value) == expected
 
-    @pytest.mark.parametrize("value", ["yesterday", "", None, True, -5, float("nan"), {}, []])
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "yesterday",
+            "",
+            None,
+            True,
+            -5,
+            float("nan"),
+            {},
+            [],
+            10**400,
+            -(10**400),
+            "9" * 400,
+            "1e999",
+        ],
+        ids=lambda value: repr(value)[:24],
+    )
     def test_refused_forms(self, value):
         """Anything that is not a time raises ValueError with a message."""
         with pytest.raises(ValueError, match=r"\w"):
             parse_time(value)
+
+    @settings(max_examples=300)
+    @given(
+        st.integers()
+        | st.integers(min_value=10**300, max_value=10**320)
+        | st.floats()
+        | st.text()
+        | st.from_regex(r"-?\d{1,400}(\.\d*)?(e-?\d{1,4})?", fullmatch=True)
+    )
+    def test_only_value_error(self, value):
+        """Whatever the value, parse_time gives whole seconds or a ValueError, nothing else."""
+        with contextlib.suppress(ValueError):
+            assert isinstance(parse_time(value), int)
 
     @pytest.mark.parametrize("value", ["jane.doe@example.com", " Jane", "+1 650 555 0199"])
     def test_message_never_holds_the_value(self, value):
@@ -230,6 +265,28 @@ class TestSegment:
         """Unreadable calls give an error naming the field."""
         assert [e.field for e in parse_input(message, now=NOW).errors] == [field]
 
+    @pytest.mark.parametrize("key", ["timestamp", "originalTimestamp"])
+    def test_integer_beyond_a_float_is_a_field_error(self, key):
+        """An epoch of over 308 digits is an error on ``timestamp``, not an OverflowError."""
+        event = parse_input({"type": "track", "event": "X", key: 10**400}, now=NOW)
+        assert [e.field for e in event.errors] == ["timestamp"]
+
+    @pytest.mark.parametrize(
+        ("times", "expected"),
+        [
+            ({"timestamp": 10**400, "sentAt": NOW}, 10**400),
+            ({"timestamp": NOW, "sentAt": 10**400}, NOW),
+            ({"originalTimestamp": 10**400, "sentAt": NOW}, None),
+            ({"timestamp": NOW - 10, "sentAt": NOW - 10}, NOW),
+        ],
+        ids=["huge-timestamp", "huge-sentAt", "huge-originalTimestamp", "readable"],
+    )
+    def test_clock_skew_correction_never_raises(self, times, expected):
+        """Unreadable times leave the call as it is (the transform reports them)."""
+        message = {"type": "track", "event": "X", **times}
+        correct_clock_skew(message, None, NOW)
+        assert message.get("timestamp") == expected
+
     def test_event_id_sources(self):
         """messageId is the event id; properties.event_id is the fallback."""
         assert parse_input({**_track(), "messageId": "m1"}, now=NOW).event_id == "m1"
@@ -262,6 +319,11 @@ class TestNative:
             "ph": ["+1 650 555 1234", "+44 20 7946 0958"],
         }
         assert (event.click_id, event.event_time, event.action_source) == ("epik-1", NOW, "web")
+
+    def test_integer_beyond_a_float_is_a_field_error(self):
+        """An event_time of over 308 digits is an error on ``event_time``."""
+        event = parse_input({"event_name": "lead", "event_time": 10**400}, now=NOW)
+        assert [e.field for e in event.errors] == ["event_time"]
 
     def test_unknown_event_level_key_is_an_error(self):
         """A key Pinterest does not know at event level is refused by name."""

@@ -45,7 +45,10 @@ def parse_time_precise(value: object) -> float:
     if isinstance(value, bool) or value is None:
         raise ValueError("must be an ISO-8601 time or epoch seconds or milliseconds")
     if isinstance(value, int | float):
-        return _from_epoch(float(value))
+        try:
+            return _from_epoch(float(value))
+        except OverflowError:  # an integer beyond a float's range (over 308 digits)
+            raise ValueError(_NOT_EPOCH) from None
     if isinstance(value, str):
         stripped = value.strip()
         try:
@@ -62,9 +65,12 @@ def parse_time_precise(value: object) -> float:
     raise ValueError("must be an ISO-8601 time or epoch seconds or milliseconds")
 
 
+_NOT_EPOCH = "must be a positive, finite epoch time"
+
+
 def _from_epoch(number: float) -> float:
     if not math.isfinite(number) or number < 0:
-        raise ValueError("must be a positive, finite epoch time")
+        raise ValueError(_NOT_EPOCH)
     if number > _MILLISECONDS_THRESHOLD:
         number /= 1000
     return number
