@@ -6,22 +6,28 @@ digests, as sent to Pinterest), ``xid:`` (external id digest), ``maid:`` (advert
 digest). An event that carries identifiers of two known people merges them.
 
 **Merge guard.** Shared identifiers (a shop's own test email, a kiosk's anonymous id) would
-otherwise chain everyone into one giant person. Two rules stop that:
+otherwise chain everyone into one giant person. Three rules stop that:
 
 * identifiers listed in ``[identity] ignore`` are never used to stitch;
+* a user id is exclusive: an input with a user id never joins, or merges, a person who has
+  another user id, unless it names one of that person's user ids too (an ``alias`` whose
+  ``previousId`` is the old user id). A shared browser's anonymous id, or a shared email,
+  does not make two customers one; the input belongs to the person of its own user id (a new
+  one when unknown), and the other person keeps its identifiers;
 * a merge that would give one person more than ``max_per_kind`` identifiers of one kind
   (default 10 emails, 10 phones, 50 anonymous ids, ...) is refused; the event then belongs to
   the person of its strongest identifier (user id, then email, phone, external id, advertising
   id, anonymous id) and the other identifiers are not attached.
 
 **Enrichment.** An event without a click id gets the person's latest click id when that click
-was seen within the destination's click attribution window before the event (Pinterest's
-windows: 1, 7, 14 or 30 days; default 30). An event with neither email nor phone gets the
-person's email and phone digests (enhanced match). An event that still lacks what Pinterest
-requires (email, advertising id, or IP address and user agent: a store sale known only by a
-phone number) gets the person's email, else the IP address and user agent of the person's last
-visit; when the person has neither, the event is refused. What was added, and from which
-click, is recorded with the event.
+happened (was first seen) within the destination's click attribution window before the event
+(Pinterest's windows: 1, 7, 14 or 30 days; default 30). Seeing the click again later (the
+``_epik`` cookie on every visit) does not restart the window: the window runs from the click.
+An event with neither email nor phone gets the person's email and phone digests (enhanced
+match). An event that still lacks what Pinterest requires (email, advertising id, or IP
+address and user agent: a store sale known only by a phone number) gets the person's email,
+else the IP address and user agent of the person's last visit; when the person has neither,
+the event is refused. What was added, and from which click, is recorded with the event.
 
 This module is pure: the store implements :class:`IdentityTables` inside its accept
 transaction and calls :func:`resolve` and :func:`enrich`.
@@ -41,6 +47,7 @@ from pinbridge.signals import PROFILE_FIELDS, Click, IdentitySignals, identifier
 
 __all__ = [
     "CLICK_WINDOW_DAYS",
+    "CLOCK_SKEW",
     "DEFAULT_MAX_PER_KIND",
     "Click",
     "Enrichment",
@@ -52,6 +59,7 @@ __all__ = [
     "identifier_key",
     "identifying_digests",
     "input_names",
+    "latest_click",
     "merge_profiles",
     "person_keys",
     "resolve",
@@ -61,6 +69,8 @@ __all__ = [
 
 #: The click attribution windows Ads Manager offers.
 CLICK_WINDOW_DAYS: Final = (1, 7, 14, 30)
+#: Seconds a click may follow the event it is attributed to (clocks differ).
+CLOCK_SKEW: Final = 300.0
 #: A person unchanged by an event is marked seen (for retention) at most this often.
 _TOUCH_EVERY: Final = 3600.0
 #: Strongest first: the kind that decides when a merge is refused.
@@ -93,6 +103,7 @@ class Enrichment(msgspec.Struct, frozen=True, omit_defaults=True):
 
     person: int
     click_id: str | None = None
+    #: When the click happened: the first time it was seen.
     click_seen: float | None = None
     utm: dict[str, str] = {}
     added: tuple[str, ...] = ()
@@ -122,11 +133,17 @@ class IdentityTables(Protocol):
         ...
 
     def add_click(self, person: int, click: Click) -> None:
-        """Remember a click (or refresh its last seen time)."""
+        """Remember a sighting of a click.
+
+        A click id is one click, however often it is seen again (the ``_epik`` cookie on
+        every visit, another landing URL): a known click keeps the earlier ``first_seen``
+        (when it happened, which the attribution window is measured from) and takes the
+        later ``last_seen``; merging two people's copies of a click does the same.
+        """
         ...
 
     def clicks(self, person: int) -> list[Click]:
-        """The person's clicks, latest last."""
+        """The person's clicks, in any order."""
         ...
 
     def profile(self, person: int) -> Profile:
@@ -158,7 +175,8 @@ def resolve(
     if not keys:
         return None
     known = tables.persons_of(keys)
-    people = sorted(set(known.values()))
+    keys = _without_anonymous_twins(keys, known)
+    people = _eligible(tables, keys, known)
     if not people:
         person = tables.new_person(now)
     else:
@@ -180,6 +198,41 @@ def resolve(
         profile.seen = now
         tables.save_profile(person, profile, now)
     return person
+
+
+def _without_anonymous_twins(keys: list[str], known: dict[str, int]) -> list[str]:
+    """The keys without the user id twin of a known anonymous id.
+
+    An alias's ``previousId`` may be an anonymous id or a user id, so it comes as both keys.
+    When pinbridge knows it as an anonymous id and not as a user id, it is the anonymous id:
+    its user id twin would count as a user id of the person, and a second customer aliasing
+    the same browser's anonymous id would name it.
+    """
+    anonymous = {k.partition(":")[2] for k in keys if _kind(k) == "aid" and k in known}
+    if not anonymous:
+        return keys
+    return [
+        k
+        for k in keys
+        if not (_kind(k) == "uid" and k not in known and k.partition(":")[2] in anonymous)
+    ]
+
+
+def _eligible(tables: IdentityTables, keys: list[str], known: dict[str, int]) -> list[int]:
+    """The known people an input may belong to: a user id is exclusive.
+
+    An input with a user id never goes to a person who has other user ids and none of the
+    input's (as in Segment's identity resolution: the user id ranks first, one per profile).
+    It reached that person through a weaker, shared identifier: the anonymous id of a shared
+    browser, a family's email. An input that names a user id of the person (an ``alias`` from
+    the old user id to a new one) may still add one, up to ``max_per_kind``.
+    """
+    people = sorted(set(known.values()))
+    user_ids = [k for k in keys if _kind(k) == "uid"]
+    if not user_ids:
+        return people
+    named = {known[k] for k in user_ids if k in known}
+    return [p for p in people if p in named or not tables.kind_counts(p).get("uid")]
 
 
 def _merge_guarded(
@@ -385,6 +438,20 @@ def merge_profiles(kept: Profile, other: Profile) -> Profile:
     return merged
 
 
+def latest_click(clicks: Sequence[Click], event_time: float, window_seconds: float) -> Click | None:
+    """The last click before an event within the attribution window, or ``None``.
+
+    A click counts from when it happened, its ``first_seen``: seeing it again later (the
+    ``_epik`` cookie on every visit) does not bring an old click back into the window. A
+    click up to :data:`CLOCK_SKEW` seconds after the event still counts (the browser's and
+    the server's clocks differ).
+    """
+    earliest = event_time - window_seconds
+    latest = event_time + CLOCK_SKEW
+    usable = [c for c in clicks if earliest <= c.first_seen <= latest]
+    return max(usable, key=lambda c: c.first_seen, default=None)
+
+
 def enrich(
     event: ConversionEvent,
     person: int,
@@ -400,10 +467,8 @@ def enrich(
     click: Click | None = None
     changes: dict[str, object] = {}
     if not user.click_id:
-        earliest = event.event_time - window_seconds
-        usable = [c for c in clicks if earliest <= c.last_seen <= event.event_time + 300]
-        if usable:
-            click = max(usable, key=lambda c: c.last_seen)
+        click = latest_click(clicks, event.event_time, window_seconds)
+        if click is not None:
             click_id = click.click_id
             changes["click_id"] = click_id
             added.append("click_id")
@@ -431,7 +496,7 @@ def enrich(
     record = Enrichment(
         person=person,
         click_id=click_id,
-        click_seen=click.last_seen if click else None,
+        click_seen=click.first_seen if click else None,
         utm=click.utm if click else {},
         added=tuple(added),
     )

@@ -30,7 +30,13 @@ def identifier_key(kind: str, value: str) -> str:
 
 
 class Click(msgspec.Struct, frozen=True):
-    """A Pinterest click (``epik``) seen for a person, with where it landed."""
+    """A Pinterest click (``epik``) seen for a person, with where it landed.
+
+    One click id is one click: ``first_seen`` is when it happened (its first sighting, which
+    the attribution window runs from), ``last_seen`` its latest sighting (the ``_epik`` cookie
+    comes back with every visit); the landing page and UTM parameters are the first
+    sighting's.
+    """
 
     click_id: str
     first_seen: float

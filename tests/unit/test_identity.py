@@ -9,7 +9,7 @@ from msgspec import UNSET
 
 from pinbridge.identity import Profile, enrich, resolve
 from pinbridge.pinterest.schema import ConversionEvent, UserData
-from pinbridge.signals import IdentitySignals, identifier_key, utm_parameters
+from pinbridge.signals import Click, IdentitySignals, identifier_key, utm_parameters
 from pinbridge.store.memory import MemoryIdentity
 
 DAY = 86400.0
@@ -40,6 +40,10 @@ def aid(value: str) -> str:
 
 def em(address: str) -> str:
     return identifier_key("em", sha(address))
+
+
+def uid(value: str) -> str:
+    return identifier_key("uid", value)
 
 
 class TestResolve:
@@ -110,6 +114,71 @@ class TestResolve:
         assert resolve(tables, tested, now=NOW, ignore=frozenset({shop})) == quinn
         assert tables.profile(quinn).fields == {"em": [sha("q@x.co")], "ln": [sha("q")]}
 
+    def test_second_user_id_on_a_shared_browser_is_a_new_person(self):
+        """Bob buying on the browser where Alice signed in is a new person: his user id does not
+        join Alice through the shared anonymous id, and Alice's email is not his."""
+        tables = MemoryIdentity()
+        alice = resolve(
+            tables, signals(uid("alice"), aid("X"), em("a@x.co"), em=sha("a@x.co")), now=NOW
+        )
+        bob = resolve(tables, signals(uid("bob"), aid("X")), now=NOW)
+        assert bob != alice
+        assert tables.persons_of([uid("alice"), uid("bob"), aid("X")]) == {
+            uid("alice"): alice,
+            uid("bob"): bob,
+            aid("X"): alice,
+        }
+        assert "em" not in tables.profile(bob).fields
+        assert resolve(tables, signals(uid("bob"), aid("X")), now=NOW) == bob
+
+    def test_two_user_ids_never_merge_through_a_weaker_identifier(self):
+        """Two known customers are not merged by a shared anonymous id or email."""
+        tables = MemoryIdentity()
+        alice = resolve(tables, signals(uid("alice"), aid("X"), em("family@x.co")), now=NOW)
+        bob = resolve(tables, signals(uid("bob"), aid("Y")), now=NOW)
+        assert resolve(tables, signals(uid("bob"), aid("X")), now=NOW) == bob
+        assert resolve(tables, signals(uid("bob"), em("family@x.co")), now=NOW) == bob
+        assert tables.kind_counts(alice)["uid"] == tables.kind_counts(bob)["uid"] == 1
+        assert tables.persons_of([aid("X"), em("family@x.co")]) == dict.fromkeys(
+            [aid("X"), em("family@x.co")], alice
+        )
+
+    def test_a_user_id_joins_its_anonymous_visits(self):
+        """Signing in joins the visitor's person, which has no user id yet, and merges another
+        device's visitor; so does an alias from the anonymous id."""
+        tables = MemoryIdentity()
+        phone = resolve(tables, signals(aid("A"), click="E1"), now=NOW)
+        assert resolve(tables, signals(uid("alice"), aid("A")), now=NOW) == phone
+        laptop = resolve(tables, signals(aid("B")), now=NOW)
+        merged = resolve(tables, signals(uid("alice"), aid("B")), now=NOW)
+        assert merged in (phone, laptop)
+        assert len(set(tables.persons_of([aid("A"), aid("B"), uid("alice")]).values())) == 1
+        tablet = resolve(tables, signals(aid("C")), now=NOW)
+        alias = signals(uid("C"), aid("C"), uid("carol"))  # previousId C, userId carol
+        assert resolve(tables, alias, now=NOW) == tablet
+        assert resolve(tables, signals(uid("carol")), now=NOW) == tablet
+
+    def test_alias_from_a_shared_browser_is_a_new_person(self):
+        """An alias from the browser's known anonymous id does not make that id a user id of
+        the first customer, so a second customer's alias from it is a new person."""
+        tables = MemoryIdentity()
+        visit = resolve(tables, signals(aid("X")), now=NOW)
+        limits = {"uid": 1, "em": 10, "ph": 10, "xid": 10, "maid": 20, "aid": 50}
+        alice = signals(uid("X"), aid("X"), uid("alice"))  # previousId X, userId alice
+        assert resolve(tables, alice, now=NOW, max_per_kind=limits) == visit
+        assert tables.persons_of([uid("X"), uid("alice")]) == {uid("alice"): visit}
+        bob = resolve(tables, signals(uid("X"), aid("X"), uid("bob")), now=NOW)
+        assert bob != visit
+        assert tables.persons_of([uid("bob"), aid("X")]) == {uid("bob"): bob, aid("X"): visit}
+
+    def test_alias_from_an_old_user_id_keeps_the_person(self):
+        """An alias naming the old user id gives the person its new one, up to the limit."""
+        tables = MemoryIdentity()
+        person = resolve(tables, signals(uid("old"), em("a@x.co")), now=NOW)
+        alias = signals(uid("old"), aid("old"), uid("new"))  # previousId old, userId new
+        assert resolve(tables, alias, now=NOW) == person
+        assert resolve(tables, signals(uid("new")), now=NOW) == person
+
     def test_click_landing_keeps_utm_not_query(self):
         """A click keeps the landing page without its query, and the UTM parameters."""
         tables = MemoryIdentity()
@@ -149,6 +218,39 @@ class TestEnrich:
         )
         assert enriched.user_data.click_id == (expected or UNSET)
         assert ("click_id" in record.added) is (expected is not None)
+
+    @pytest.mark.parametrize(
+        ("first_days_ago", "last_days_ago", "window_days", "expected"),
+        [(40, 15, 30, None), (40, 0, 30, None), (25, 0, 30, "E1"), (2, 0, 1, None)],
+    )
+    def test_window_runs_from_the_click(self, first_days_ago, last_days_ago, window_days, expected):
+        """A click counts from when it happened: seeing it again (the ``_epik`` cookie on a
+        later visit) does not bring it back into the window."""
+        click = Click("E1", NOW - first_days_ago * DAY, NOW - last_days_ago * DAY)
+        enriched, record = enrich(
+            event(client_ip_address="1.2.3.4", client_user_agent="UA"),
+            1,
+            Profile(),
+            [click],
+            window_seconds=window_days * DAY,
+        )
+        assert enriched.user_data.click_id == (expected or UNSET)
+        assert record.click_seen == (click.first_seen if expected else None)
+
+    def test_latest_click_is_the_last_one_clicked(self):
+        """Of two clicks in the window, the one clicked last is added, however recently the
+        other was seen again."""
+        old = Click("OLD", NOW - 20 * DAY, NOW - 3600)
+        new = Click("NEW", NOW - 5 * DAY, NOW - 5 * DAY)
+        enriched, record = enrich(
+            event(client_ip_address="1.2.3.4", client_user_agent="UA"),
+            1,
+            Profile(),
+            [new, old],
+            window_seconds=30 * DAY,
+        )
+        assert enriched.user_data.click_id == "NEW"
+        assert record.click_seen == NOW - 5 * DAY
 
     def test_own_click_id_is_kept(self):
         """An event that has a click id keeps it."""

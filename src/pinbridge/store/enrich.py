@@ -11,6 +11,7 @@ from pinbridge.identity import (
     IdentityTables,
     Profile,
     enrich,
+    latest_click,
     resolve,
     satisfies_identifier_rule,
 )
@@ -68,13 +69,13 @@ def enrichments(
 
 
 def _fits(clicks: list[Click], event: PendingEvent, policy: IdentityPolicy) -> bool:
-    """Whether a click lies within a destination's window before the event (as in ``enrich``)."""
+    """Whether a click happened within a destination's window before the event (the test
+    ``enrich`` makes, with the widest window)."""
     windows = [policy.click_windows.get(d, -1.0) for d in event.destinations]
     widest = max(windows, default=-1.0)
     if widest < 0:
         return False
-    latest = event.event_time + 300
-    return any(event.event_time - widest <= c.last_seen <= latest for c in clicks)
+    return latest_click(clicks, event.event_time, widest) is not None
 
 
 def person_of(
