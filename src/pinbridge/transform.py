@@ -327,7 +327,8 @@ class Transformer:
         """Event-level fields given as they are, checked against the wire model.
 
         A bad one refuses a Pinterest-shaped input; in a Segment call, whose context we only
-        borrow, it is left out with a warning.
+        borrow, it is left out with a warning: only the bad sub-field of ``app_info`` or
+        ``device_info`` (a ``context.locale`` too long), the rest of the object is kept.
         """
         extra: dict[str, Any] = {}
         for key, value in event.passthrough.items():
@@ -339,9 +340,11 @@ class Transformer:
                 problem = problem_from_validation(exc, "")
                 if event.kind == "pinterest":
                     errors.append(problem)
-                else:
-                    warnings.append(Problem(problem.field, f"{problem.message}; left out"))
-                continue
+                    continue
+                repaired = _without_bad_fields(key, value, problem, warnings)
+                if repaired is None:
+                    continue
+                checked = repaired
             extra[key] = getattr(checked, key)
         return extra
 
@@ -371,6 +374,27 @@ class Transformer:
         for key, value in extra.items():
             setattr(built, key, value)
         return built
+
+
+def _without_bad_fields(
+    key: str, value: Any, problem: Problem, warnings: list[Problem]
+) -> _Extras | None:
+    """A borrowed field checked again after leaving out each sub-field the wire model refuses,
+    with a warning each; ``None`` when the field itself is refused (it is left out whole)."""
+    kept = dict(value) if isinstance(value, dict) else None
+    while True:
+        sub = problem.field.removeprefix(f"{key}.").partition(".")[0].partition("[")[0]
+        if kept is None or not problem.field.startswith(f"{key}.") or sub not in kept:
+            warnings.append(Problem(problem.field, f"{problem.message}; left out"))
+            return None
+        warnings.append(Problem(f"{key}.{sub}", f"{problem.message}; left out"))
+        del kept[sub]
+        if not kept:
+            return None
+        try:
+            return msgspec.convert({key: kept}, _Extras)
+        except msgspec.ValidationError as exc:
+            problem = problem_from_validation(exc, "")
 
 
 def _first_code(field: str, values: list[object] | None, region: str) -> str:

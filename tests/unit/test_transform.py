@@ -293,6 +293,69 @@ class TestTransformer:
         }
         assert event.wifi is True
 
+    @pytest.mark.parametrize(
+        ("context", "device_info", "app_info", "warned"),
+        [
+            (
+                {"locale": "x" * 43},
+                {"brand": "Apple", "model": "M1", "os_name": "iOS", "timezone": "Europe/Paris"},
+                {"app_name": "Shop", "app_version": "2.1"},
+                ["device_info.locale"],
+            ),
+            (
+                {"locale": "en-US", "timezone": "t" * 41},
+                {"brand": "Apple", "model": "M1", "os_name": "iOS", "locale": "en-US"},
+                {"app_name": "Shop", "app_version": "2.1"},
+                ["device_info.timezone"],
+            ),
+            (
+                {
+                    "locale": "x" * 36,
+                    "timezone": "t" * 41,
+                    "app": {"name": "Shop", "version": "v" * 101},
+                },
+                {"brand": "Apple", "model": "M1", "os_name": "iOS"},
+                {"app_name": "Shop"},
+                ["app_info.app_version", "device_info.locale", "device_info.timezone"],
+            ),
+            (
+                {"device": {"manufacturer": "B" * 101}, "os": {"name": "O" * 101}},
+                {"timezone": "Europe/Paris"},
+                {"app_name": "Shop", "app_version": "2.1"},
+                ["device_info.brand", "device_info.os_name"],
+            ),
+            (
+                {
+                    "device": {"manufacturer": "B" * 101},
+                    "os": {"name": "O" * 101},
+                    "timezone": "t" * 41,
+                },
+                None,
+                {"app_name": "Shop", "app_version": "2.1"},
+                ["device_info.brand", "device_info.os_name", "device_info.timezone"],
+            ),
+        ],
+    )
+    def test_bad_borrowed_sub_field_is_left_out_alone(
+        self, transformer, context, device_info, app_info, warned
+    ):
+        """A too-long sub-field of a Segment context (a 43-character locale) is left out with
+        a warning naming it; the rest of device_info and app_info is sent."""
+        base = {
+            "timezone": "Europe/Paris",
+            "device": {"manufacturer": "Apple", "model": "M1"},
+            "os": {"name": "iOS"},
+            "app": {"name": "Shop", "version": "2.1"},
+        }
+        message = order()
+        message["context"].update(base | context)
+        result = transformer(message, now=NOW)
+        assert result.ok, result.errors
+        event = msgspec.to_builtins(result.events[0])
+        assert event.get("device_info") == device_info
+        assert event.get("app_info") == app_info
+        assert sorted(w.field for w in result.warnings) == warned
+
     def test_bad_device_info_of_native_input_is_an_error(self, transformer):
         """A Pinterest-shaped device_info that breaks the schema refuses the event."""
         result = transformer(
