@@ -1,8 +1,9 @@
 """The sender: claims due events per destination, delivers them, records every outcome.
 
-One loop per destination. Each round claims up to ``batch_size`` due events under a lease,
-waits for the ad account's rate limit, sends them through the Pinterest client, and turns
-each event's outcome into a store completion:
+``concurrency`` loops per destination, each claiming under its own lease owner. Each round
+waits for the ad account's rate limit, claims up to ``batch_size`` due events under a lease,
+sends them through the Pinterest client, and turns each event's outcome into a store
+completion:
 
 =============  =====================================================================
 outcome        what happens
@@ -18,7 +19,14 @@ stopped        the claim is given back untouched and the destination paused with
 =============  =====================================================================
 
 Every request takes a token of the ad account's rate limit first (and waits when there is
-none), including the halves below.
+none), including the halves below; the first request's wait is taken before the claim, so no
+lease is held while waiting for it.
+
+**Lease.** A round uses at most ``LEASE_USE`` (90 %) of ``lease_seconds``: a request (a split
+half, a part cut by size) starts only when, after its rate-limit wait, it can end within that
+(the client's timeout); otherwise the round sends no more, and its events not sent are
+retried later with backoff. So the outcomes are recorded while the lease holds, and another
+loop does not take over and send the same events while this one still sends them.
 
 **Splitting.** Pinterest's 400 names only the first error and refuses the whole request (a 413
 refuses its size), so a request refused as a whole is split in halves, depth first, until the
@@ -57,7 +65,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -86,6 +94,9 @@ PROBE_GROWTH = 4
 RATE_LIMITED_HOLD_SECONDS = 10.0
 #: The longest hold an ad account takes from ``Retry-After`` (a bogus header must not stall it).
 MAX_HOLD_SECONDS = 3600.0
+#: The share of ``lease_seconds`` a round may use: a request starts only when it can end
+#: (the client's timeout) within it, so that the outcomes are recorded while the lease holds.
+LEASE_USE = 0.9
 #: Answers to a whole request that refuse it as a whole without naming every refused event.
 SPLIT_STATUSES = frozenset({400, 413})
 
@@ -100,6 +111,15 @@ class DestinationRuntime:
     test: bool = False
     #: The ad account's budget: this process's own, or shared in the database (PostgreSQL).
     bucket: RateLimit = field(default_factory=lambda: TokenBucket(5000))
+
+
+@dataclass
+class _Loop:
+    """One loop's own state: its lease owner, and a rate-limit token taken before a claim
+    that found nothing (kept for the next round, so that an idle loop takes no more)."""
+
+    owner: str
+    paid: bool = False
 
 
 class Sender:
@@ -159,6 +179,7 @@ class Sender:
         #: Per ad account: no request before this time (``clock``), after a 429 or a 503
         #: with ``Retry-After``; shared by every destination on the account and every loop.
         self._account_hold: dict[str, float] = {}
+        self._loops: dict[str, _Loop] = {}  # for run_once called without a loop
 
     @property
     def destinations(self) -> Mapping[str, DestinationRuntime]:
@@ -172,10 +193,11 @@ class Sender:
         """Serve every destination until ``stop`` is set."""
         async with asyncio.TaskGroup() as group:
             for name in self._destinations:
-                for _ in range(self._concurrency):
-                    group.create_task(self._loop(name, stop))
+                for number in range(self._concurrency):
+                    loop = _Loop(f"{self.owner}:{name}:{number}")
+                    group.create_task(self._loop(name, loop, stop))
 
-    async def _loop(self, name: str, stop: asyncio.Event) -> None:
+    async def _loop(self, name: str, loop: _Loop, stop: asyncio.Event) -> None:
         while not stop.is_set():
             hold = self._hold_until.get(name, 0.0) - time.monotonic()
             if hold > 0:  # lingering after a partial batch (a stop ends the wait)
@@ -183,7 +205,7 @@ class Sender:
                     await asyncio.wait_for(stop.wait(), hold)
                 continue
             try:
-                sent = await self.run_once(name)
+                sent = await self.run_once(name, loop=loop)
             except Exception:  # a store or programming error must not kill the loop
                 log.exception("delivery round failed", destination=name)
                 sent = 0
@@ -200,38 +222,53 @@ class Sender:
                 # A partial batch: every loop of this destination lets the next one fill up.
                 self._hold_until[name] = time.monotonic() + self._linger
 
-    async def run_once(self, name: str) -> int:
-        """One round for one destination; returns how many events were sent."""
+    async def run_once(self, name: str, *, loop: _Loop | None = None) -> int:
+        """One round for one destination; returns how many events were sent.
+
+        The rate limit's wait for the round's first request is taken before the claim, so a
+        lease is not held while waiting; the round stops sending before its lease runs out.
+        """
         destination = self._destinations[name]
+        loop = loop or self._loops.setdefault(name, _Loop(self.owner))
         now = self._clock()
         if self.held(destination.ad_account_id, now) > 0:
             return 0
         probing = await self._probing(name, now)
         if probing is None:
             return 0
+        if not loop.paid:
+            wait = await destination.bucket.reserve(now)
+            loop.paid = True
+            if wait > 0:
+                await asyncio.sleep(wait)
+                now = self._clock()
+        deadline = time.monotonic() + self._lease * LEASE_USE
         if probing:
-            claimed, expired = await self._claim_probe(name, now)
+            claimed, expired = await self._claim_probe(name, loop.owner, now)
             if not claimed and expired:
                 # Only expired rows were met: no request was made, so the probe is not spent.
                 self._paused_until.pop(name, None)
         else:
-            claimed, expired = await self._claim_live(name, self._batch_size, now)
+            claimed, expired = await self._claim_live(name, loop.owner, self._batch_size, now)
         if not claimed:
             return expired
-        outcomes = await self._send(destination, [c.payload for c in claimed])
+        loop.paid = False  # the first request takes it
+        outcomes = await self._send(destination, [c.payload for c in claimed], deadline)
         now = self._clock()
         completions = [self._completion(c, o, now) for c, o in zip(claimed, outcomes, strict=True)]
-        await self._store.complete(self.owner, completions, now=now)
+        await self._store.complete(loop.owner, completions, now=now)
         await self._update_pause(name, outcomes, now, probing)
         self._log(name, outcomes)
         self._observe(name, claimed, outcomes, now)
         return expired + len(claimed)
 
-    async def _claim_live(self, name: str, limit: int, now: float) -> tuple[list[Claimed], int]:
+    async def _claim_live(
+        self, name: str, owner: str, limit: int, now: float
+    ) -> tuple[list[Claimed], int]:
         """Claim up to ``limit`` due rows; those past their expiry become dead letters at once
         (unsent). Returns the live rows and how many expired."""
         claimed = await self._store.claim(
-            name, owner=self.owner, limit=limit, now=now, lease_seconds=self._lease
+            name, owner=owner, limit=limit, now=now, lease_seconds=self._lease
         )
         live = [c for c in claimed if c.expires_at > now]
         if len(live) < len(claimed):
@@ -240,10 +277,10 @@ class Sender:
                 for c in claimed
                 if c.expires_at <= now
             ]
-            await self._store.complete(self.owner, dead, now=now)
+            await self._store.complete(owner, dead, now=now)
         return live, len(claimed) - len(live)
 
-    async def _claim_probe(self, name: str, now: float) -> tuple[list[Claimed], int]:
+    async def _claim_probe(self, name: str, owner: str, now: float) -> tuple[list[Claimed], int]:
         """The rows to probe a paused destination with: the first live row, and any live row
         claimed with it. Expired rows met on the way (the head of the queue after a long
         pause) become dead letters in bulk; claims grow from 1 row by ``PROBE_GROWTH`` up
@@ -251,7 +288,7 @@ class Sender:
         many expired."""
         limit, expired = 1, 0
         for _ in range(PROBE_CLAIMS):
-            live, dead = await self._claim_live(name, limit, now)
+            live, dead = await self._claim_live(name, owner, limit, now)
             expired += dead
             if live or not dead:  # something to send, or nothing more is due
                 return live, expired
@@ -283,21 +320,18 @@ class Sender:
         observe_all(metrics.accept_latency.labels(name), accept_ages)
 
     async def _send(
-        self, destination: DestinationRuntime, payloads: Sequence[bytes]
+        self, destination: DestinationRuntime, payloads: Sequence[bytes], deadline: float
     ) -> list[Outcome]:
         """Send one round's events, splitting a refused request (the rules are in the module
-        doc); one outcome per payload, in order."""
-
-        async def pace() -> None:
-            wait = await destination.bucket.reserve(self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
-
+        doc); one outcome per payload, in order. The first request's rate-limit token was
+        taken before the claim; no request starts that could not end by ``deadline``
+        (``time.monotonic``)."""
         levels = math.ceil(math.log2(len(payloads))) if len(payloads) > 1 else 0
         split = _Split(
             destination,
-            pace,
             budget=SPLIT_REQUESTS_PER_LEVEL * levels,
+            clock=self._clock,
+            deadline=deadline,
             held=lambda: self.held(destination.ad_account_id, self._clock()),
             hold=lambda seconds: self._hold(destination.ad_account_id, seconds),
         )
@@ -393,18 +427,42 @@ class _Split:
     def __init__(
         self,
         destination: DestinationRuntime,
-        pace: Callable[[], Coroutine[None, None, None]],
         *,
         budget: int,
+        clock: Callable[[], float],
+        deadline: float,
         held: Callable[[], float],
         hold: Callable[[float], None],
     ) -> None:
         self._destination = destination
-        self._pace = pace
         self._budget = budget
+        self._clock = clock
+        self._deadline = deadline
         self._held = held
         self._hold = hold
+        self._paid = True  # the first request's token was taken before the claim
         self._ended: Outcome | None = None
+
+    async def _pace(self) -> Outcome | None:
+        """Before each request: take a token of the rate limit (and wait for it), unless the
+        request could not end before the lease does; then end the round instead."""
+        if self._paid:
+            self._paid = False
+            return None
+        timeout = self._destination.client.timeout
+        wait = 0.0
+        if time.monotonic() + timeout <= self._deadline:
+            wait = await self._destination.bucket.reserve(self._clock())
+        if time.monotonic() + wait + timeout > self._deadline:
+            log.warning("round stopped before its lease ends", destination=self._destination.name)
+            self._ended = Outcome(
+                "retry",
+                message="not sent: the round stopped before its lease ran out; sent again later",
+            )
+            return self._ended
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return None
 
     async def send(self, payloads: Sequence[bytes]) -> list[Outcome]:
         wait = self._held() if self._ended is None else 0.0
@@ -419,7 +477,7 @@ class _Split:
         )
         outcomes = list(sent.outcomes)
         ending = next((o for o in outcomes if _ends_round(o)), None)
-        if ending is not None:
+        if ending is not None and self._ended is None:
             if _holds_account(ending):
                 self._hold(ending.retry_after or RATE_LIMITED_HOLD_SECONDS)
             self._ended = Outcome(

@@ -142,8 +142,9 @@ def broken(item: PendingEvent) -> PendingEvent:
 async def use_client(rig: Rig, **options) -> None:
     """Give the rig's destination a client with these options (e.g. ``max_body_bytes``)."""
     await rig.client.aclose()
+    options = {"timeout": 5, **options}
     rig.client = PinterestClient(
-        token=TOKEN, base_url="http://emulator.test/v5", transport=rig.gate, timeout=5, **options
+        token=TOKEN, base_url="http://emulator.test/v5", transport=rig.gate, **options
     )
     rig.sender.destinations["pin"].client = rig.client
 
@@ -510,6 +511,91 @@ class TestRetryAfter:
         rig.clock.now += 31
         rig.gate.answer = lambda count, number: None
         assert await rig.sender.run_once("pin") == 9
+
+
+class LeaseWatch:
+    """A rate limit that waits ``wait`` seconds per call and notes how many of the store's
+    rows were leased when each call was made."""
+
+    def __init__(self, store, clock, wait: float = 0.0) -> None:
+        self.store, self.clock, self.wait = store, clock, wait
+        self.in_flight: list[int] = []
+
+    async def reserve(self, now: float) -> float:
+        [stats] = await self.store.stats(now=self.clock()) or [None]
+        self.in_flight.append(stats.in_flight if stats else 0)
+        return self.wait
+
+
+class OwnerRecorder:
+    """The real store, noting the owner of every claim."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.owners: set[str] = set()
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    async def claim(self, destination, *, owner, **options):
+        self.owners.add(owner)
+        return await self.store.claim(destination, owner=owner, **options)
+
+
+class TestLease:
+    async def test_rate_limit_wait_comes_before_the_claim(self, rig):
+        """The wait for a round's first request is taken before claiming: no lease is held
+        while waiting for the rate limit."""
+        watch = LeaseWatch(rig.store, rig.clock)
+        rig.sender.destinations["pin"].bucket = watch
+        await rig.accept(*(payload(f"e{i}") for i in range(5)))
+        assert await rig.sender.run_once("pin") == 5
+        assert rig.gate.requests == [5]
+        assert watch.in_flight == [0]
+
+    async def test_round_stops_before_its_lease_ends(self, rig):
+        """A round whose rate-limit waits would outlast its lease stops sending in time: the
+        events not sent are retried later, every outcome is recorded under the lease."""
+        await use_client(rig, max_body_bytes=400, timeout=0.2)  # 2 events a request
+        rig.sender.destinations["pin"].bucket = LeaseWatch(rig.store, rig.clock, wait=0.3)
+        sender = Sender(
+            store=rig.store,
+            destinations=list(rig.sender.destinations.values()),
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+            lease_seconds=1.0,
+        )
+        await rig.accept(*(payload(f"e{i}") for i in range(10)))
+        started = time.monotonic()
+        assert await sender.run_once("pin") == 10
+        took = time.monotonic() - started - 0.3  # less the wait before the claim
+        assert took < 1.0
+        sent = len(rig.gate.requests)
+        assert 1 <= sent < 5
+        [stats] = await rig.store.stats(now=rig.clock())
+        assert (stats.delivered, stats.retrying) == (2 * sent, 10 - 2 * sent)
+        assert len(rig.received()) == 2 * sent
+
+    async def test_each_loop_has_its_own_owner(self, rig):
+        """The loops of a destination claim under different owners, so the completion of a
+        round that lost its lease cannot pass for the other loop's."""
+        store = OwnerRecorder(rig.store)
+        sender = Sender(
+            store=store,
+            destinations=list(rig.sender.destinations.values()),
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+            batch_size=5,
+            poll_interval=0.01,
+            concurrency=2,
+        )
+        await rig.accept(*(payload(f"e{i}") for i in range(20)))
+        stop = asyncio.Event()
+        loops = asyncio.ensure_future(sender.run(stop))
+        await wait_for(lambda: len(rig.received()) == 20)
+        stop.set()
+        await asyncio.wait_for(loops, timeout=5)
+        assert len(store.owners) == 2
 
 
 class TestRateLimits:

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from pinbridge.pinterest import errors
-from pinbridge.pinterest.client import PinterestClient
+from pinbridge.pinterest.client import Outcome, PinterestClient
 from tests.unit.test_client_outcomes import (
     ERROR_401,
     TOKEN,
@@ -123,6 +123,22 @@ class TestSplitting:
         statuses = [o.http_status for o in sent.outcomes]
         assert statuses == [400] * 3 + [200, None, 200, 200] + [429] * 3 + [None] * 3
         assert [o.kind for o in sent.outcomes[10:]] == ["retry"] * 3
+
+    async def test_pace_may_stop_the_call(self) -> None:
+        """When ``pace`` gives an outcome, that request and the later ones are not sent and
+        their events get it."""
+        recorder = Recorder()
+        stop = Outcome("retry", message="not sent: stopped")
+        answers = iter([None, stop])
+
+        async def pace() -> Outcome | None:
+            return next(answers)
+
+        async with make(recorder, max_body_bytes=11 + 3 * 100 + 2) as client:
+            sent = await client.send_requests("123", payloads(9, size=100), pace=pace)
+        assert sent.requests == [[0, 1, 2]] and len(recorder.requests) == 1
+        assert sent.outcomes[3:] == [stop] * 6
+        assert client.timeout == 30.0
 
 
 class TestConversionEqs:

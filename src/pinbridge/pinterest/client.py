@@ -167,6 +167,11 @@ class PinterestClient:
         return self._base_url
 
     @property
+    def timeout(self) -> float:
+        """Seconds one request may take in all."""
+        return self._timeout
+
+    @property
     def test(self) -> bool:
         """Whether requests are sent with ``?test=true`` unless a call says otherwise."""
         return self._test
@@ -180,7 +185,7 @@ class PinterestClient:
         payloads: Sequence[bytes],
         *,
         test: bool | None = None,
-        pace: Callable[[], Awaitable[None]] | None = None,
+        pace: Callable[[], Awaitable[Outcome | None]] | None = None,
     ) -> list[Outcome]:
         """Send events to an ad account; one outcome per payload, in the same order.
 
@@ -198,7 +203,9 @@ class PinterestClient:
                 ``msgspec.json.encode(ConversionEvent)``; none gives ``[]``.
             test: ``?test=true`` for this call; ``None`` keeps the client's mode.
             pace: awaited before each request (the sender takes a token of the ad account's
-                rate limit there, and waits when there is none).
+                rate limit there, and waits when there is none). When it returns an
+                ``Outcome``, that request and the later ones are not sent: their events get
+                that outcome (the sender stops a round that would outlast its lease).
 
         Raises:
             ClientClosed: after ``aclose()``.
@@ -212,7 +219,7 @@ class PinterestClient:
         payloads: Sequence[bytes],
         *,
         test: bool | None = None,
-        pace: Callable[[], Awaitable[None]] | None = None,
+        pace: Callable[[], Awaitable[Outcome | None]] | None = None,
     ) -> SentRequests:
         """:meth:`send`, also saying which payloads each request carried.
 
@@ -240,8 +247,12 @@ class PinterestClient:
         params = {"test": "true"} if (self._test if test is None else test) else None
         requests: list[list[int]] = []
         for number, chunk in enumerate(plan.chunks):
-            if pace is not None:
-                await pace()
+            stop = await pace() if pace is not None else None
+            if stop is not None:
+                for later in plan.chunks[number:]:
+                    for index in later:
+                        outcomes[index] = stop
+                break
             results, ends = await self._post_events(path, [payloads[i] for i in chunk], params)
             requests.append(chunk)
             for index, outcome in zip(chunk, results, strict=True):
