@@ -1,4 +1,5 @@
 -- wrk script for bench/ingest.sh: POST Segment calls with a fresh messageId on every call.
+-- 5,000 customers (user id, email and phone of their own) come back in turn.
 -- Usage: wrk ... -s bench/ingest.lua URL -- <single|batch|paced> <write key> [events per batch]
 -- "paced": single calls, each connection waiting 10 ms after every answer (with -c20, at most
 -- about 2,000 requests/s); wrk has no fixed-rate mode and wrk2 is not in Debian.
@@ -26,7 +27,8 @@ local function call(id)
     .. '"userId":"user-' .. (counter % 5000) .. '",'
     .. '"context":{"ip":"203.0.113.9","userAgent":"Mozilla/5.0 (X11; Linux x86_64; rv:140.0) '
     .. 'Gecko/20100101 Firefox/140.0","page":{"url":"https://shop.example/done?epik=dj0yJnU9abc"},'
-    .. '"traits":{"email":"someone' .. (counter % 5000) .. '@example.com","phone":"+1 650 555 0101"}},'
+    .. '"traits":{"email":"someone' .. (counter % 5000) .. '@example.com","phone":"+1 650 555 '
+    .. string.format("%04d", counter % 5000) .. '"}},'
     .. '"properties":{"order_id":"' .. id .. '","revenue":72.39,"currency":"USD",'
     .. '"products":[{"product_id":"sku-1","price":30,"quantity":1},'
     .. '{"product_id":"sku-2","price":42.39,"quantity":1}]}}'

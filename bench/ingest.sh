@@ -7,7 +7,8 @@
 # embedded emulator, all in one process) and bench/echo.py under uvicorn with the options
 # `pinbridge run` uses (uvloop, httptools, no access log). The servers run on CPU 0, the load
 # generator on CPU 1 (taskset). Rows:
-#   single  wrk -t1 -c64, one Segment `track` per POST to /v1/track (fresh messageId each)
+#   single  wrk -t1 -c64, one Segment `track` per POST to /v1/track (fresh messageId each;
+#           5,000 returning customers, each with an email and a phone of their own)
 #   batch   wrk -t1 -c16, 100 `track` calls per POST to /v1/batch
 #   p99     hey -q: a fixed 2,000 requests/s of single calls for DURATION seconds; wrk2 (fixed
 #           rate) is not in Debian, and wrk's own latency comes from a closed loop at full load.
