@@ -58,3 +58,27 @@ class TestDiagnostics:
         assert (delivery.state, delivery.answers[0].http_status) == ("dead", 400)
         [by_payload] = await store.history(event_id="x", needle=b'"e1"', limit=5)
         assert by_payload.event_id == "e1"
+
+    async def test_stats_count_the_last_hour_delivered_and_the_dead_kept(self, store):
+        """stats: delivered counts the last hour's deliveries only; dead, the letters kept."""
+        await accept(store, [item(f"e{i}") for i in range(4)], now=NOW)
+        c = await store.claim("a", owner="s", limit=4, now=NOW, lease_seconds=60)
+        await store.complete(
+            "s", [Completion(c[0].id, "delivered", "processed", 200)], now=NOW - 7200
+        )
+        await store.complete(
+            "s",
+            [
+                Completion(c[1].id, "delivered", "processed", 200),
+                Completion(c[2].id, "dead", "failed", 400, message="bad"),
+            ],
+            now=NOW,
+        )
+        [stats] = await store.stats(now=NOW + 60)
+        assert (stats.queued, stats.in_flight, stats.delivered, stats.dead) == (1, 1, 1, 1)
+        [later] = await store.stats(now=NOW + 3 * 3600)
+        assert (later.queued, later.in_flight, later.delivered, later.dead) == (1, 0, 0, 1)
+        assert await store.dead_letters_since(since=NOW + 1) == {}
+        await store.replay([c[2].id], now=NOW + 3 * 3600)
+        [replayed] = await store.stats(now=NOW + 3 * 3600)
+        assert (replayed.queued, replayed.dead) == (2, 0)

@@ -18,17 +18,22 @@ Semantics every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import msgspec
 
 from pinbridge.identity import DEFAULT_MAX_PER_KIND
 from pinbridge.signals import IdentitySignals
 
+#: :meth:`Store.stats` counts the deliveries that finished delivered within this many seconds
+#: (the delivered history is kept and grows without bound: a total would read all of it).
+DELIVERED_WINDOW: Final = 3600.0
+
 #: ``unmatched``: the event lacked Pinterest's identifier and its person's history had none.
 Answer = Literal["accepted", "duplicate", "unmatched"]
 
 __all__ = [
+    "DELIVERED_WINDOW",
     "AcceptCount",
     "Answer",
     "CatalogProduct",
@@ -124,7 +129,14 @@ class Completion(msgspec.Struct, frozen=True):
 
 
 class DestinationStats(msgspec.Struct, frozen=True):
-    """Queue figures of one destination."""
+    """Queue figures of one destination.
+
+    ``queued`` (including ``in_flight``: leased now, and ``retrying``: failed at least once)
+    and ``next_due`` describe the queue as it is; ``delivered`` counts deliveries finished
+    delivered in the last :data:`DELIVERED_WINDOW` seconds (not since the start: the
+    history is never pruned, a total would read all of it; Prometheus' counters keep totals);
+    ``dead`` counts the dead letters kept (replay and forget take them away).
+    """
 
     destination: str
     queued: int
@@ -199,7 +211,8 @@ class Store(Protocol):
         ...
 
     async def stats(self, *, now: float) -> list[DestinationStats]:
-        """Queue figures per destination."""
+        """Queue figures per destination (see :class:`DestinationStats`), read without
+        going through the delivered history."""
         ...
 
     async def dead_letters(

@@ -23,6 +23,7 @@ from pinbridge.identity import (
     split_needles,
 )
 from pinbridge.store.base import (
+    DELIVERED_WINDOW,
     AcceptCount,
     Answer,
     CatalogProduct,
@@ -217,7 +218,12 @@ class MemoryStore:
                     queued=len(queued),
                     in_flight=sum(1 for r in queued if (r.lease_until or 0) >= now),
                     retrying=sum(1 for r in queued if r.attempts > 0),
-                    delivered=sum(1 for r in rows if r.state == "delivered"),
+                    delivered=sum(
+                        1
+                        for r in rows
+                        if r.state == "delivered"
+                        and (r.finished_at or 0.0) >= now - DELIVERED_WINDOW
+                    ),
                     dead=sum(1 for r in rows if r.state == "dead"),
                     next_due=min((r.due_at for r in queued), default=None),
                     paused_reason=self._paused.get(name),

@@ -17,6 +17,7 @@ import msgspec
 
 from pinbridge.identity import Profile, forget_digests
 from pinbridge.store.base import (
+    DELIVERED_WINDOW,
     AcceptCount,
     Claimed,
     DeadLetter,
@@ -88,7 +89,8 @@ class SqlStore:
         return {name: reason for name, reason, _ in rows if reason}
 
     async def stats(self, *, now: float) -> list[DestinationStats]:
-        rows = await self._rows("queue_stats", {"now": now})
+        params = {"now": now, "since": now - DELIVERED_WINDOW}
+        rows = await self._rows("queue_stats", params)
         paused = await self.paused()
         return [
             DestinationStats(
@@ -154,7 +156,7 @@ class SqlStore:
 
     async def dead_letters_since(self, *, since: float) -> dict[str, int]:
         rows = await self._rows("dead_letters_since", {"since": since})
-        return {name: count for name, count in rows}
+        return {name: count for name, count in rows if count}
 
 
 class EventParams:

@@ -21,7 +21,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -89,9 +89,18 @@ class SqliteStore(SqlStore):
         self._ready.result()
         # Reads go to their own connection (WAL lets it read beside the writer), so that
         # status pages and pause checks never wait behind a group commit.
-        self._reader = sqlite3.connect(self.path, check_same_thread=False)
-        self._reader.execute("PRAGMA busy_timeout = 10000")
+        self._reader = self._open_reader()
         self._reader_lock = threading.Lock()
+        # The sender's pause check (once a second per destination) has a connection and a
+        # thread of its own: no diagnostics read (a /metrics scrape, a dashboard page, waiting
+        # for the reader above or filling asyncio's default threads) can hold it up.
+        self._control_thread = ThreadPoolExecutor(1, thread_name_prefix="pinbridge-sqlite-pause")
+        self._control = self._control_thread.submit(self._open_reader).result()
+
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        return conn
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r}, synchronous={self._mode!r})"
@@ -210,12 +219,26 @@ class SqliteStore(SqlStore):
     async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
         return await self._call(_forget, keys, needles)
 
+    async def paused(self) -> dict[str, str]:
+        def run() -> list[tuple[Any, ...]]:
+            try:
+                return self._control.execute(_Q["destination_states"]).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from exc
+
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(self._control_thread, run)
+        return {name: reason for name, reason, _ in rows if reason}
+
     async def aclose(self) -> None:
         """Finish queued operations, then close the connections."""
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         with self._reader_lock:
             self._reader.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._control_thread, self._control.close)
+        self._control_thread.shutdown()
 
     # -- diagnostics ------------------------------------------------------------------------
 

@@ -77,14 +77,31 @@ UPDATE destination_state SET paused_reason = NULL, paused_at = NULL WHERE name =
 SELECT name, paused_reason, paused_at FROM destination_state;
 
 -- name: queue_stats
-SELECT destination,
-    SUM(state = 'queued') AS queued,
-    SUM(state = 'queued' AND lease_until >= :now) AS in_flight,
-    SUM(state = 'queued' AND attempts > 0) AS retrying,
-    SUM(state = 'delivered') AS delivered,
-    SUM(state = 'dead') AS dead,
-    MIN(CASE WHEN state = 'queued' THEN due_at END) AS next_due
-FROM deliveries GROUP BY destination ORDER BY destination;
+-- Per destination (every one with a delivery row, found by a skip scan of deliveries_state:
+-- one index search per destination): the live queue from the partial index deliveries_due
+-- (only queued rows are read), deliveries finished as delivered since :since and the dead
+-- letters kept, both counted on deliveries_state's (destination, state, finished_at) alone.
+-- No figure reads the delivered history (it grows without bound: nothing prunes it).
+WITH RECURSIVE names (destination) AS (
+    SELECT min(destination) FROM deliveries
+    UNION ALL
+    SELECT (SELECT min(d.destination) FROM deliveries d WHERE d.destination > n.destination)
+    FROM names n WHERE n.destination IS NOT NULL
+),
+live AS (
+    SELECT destination, count(*) AS queued, SUM(lease_until >= :now) AS in_flight,
+        SUM(attempts > 0) AS retrying, MIN(due_at) AS next_due
+    FROM deliveries WHERE state = 'queued' GROUP BY destination
+)
+SELECT n.destination, l.queued, l.in_flight, l.retrying,
+    (SELECT count(*) FROM deliveries d WHERE d.destination = n.destination
+        AND d.state = 'delivered' AND d.finished_at >= :since) AS delivered,
+    (SELECT count(*) FROM deliveries d WHERE d.destination = n.destination
+        AND d.state = 'dead') AS dead,
+    l.next_due
+FROM names n LEFT JOIN live l ON l.destination = n.destination
+WHERE n.destination IS NOT NULL
+ORDER BY n.destination;
 
 -- name: dead_letters
 SELECT d.id, d.destination, e.event_name, e.event_id, e.event_time, d.last_http_status,
@@ -238,8 +255,19 @@ FROM attempts WHERE at >= :since GROUP BY t, outcome, http_status
 ORDER BY 1;
 
 -- name: dead_letters_since
-SELECT destination, count(*) FROM deliveries
-WHERE state = 'dead' AND finished_at >= :since GROUP BY destination;
+-- Per destination (skip scan, as in queue_stats), dead letters that died since :since
+-- (0 for most: the caller drops them): a range of deliveries_state each, never the
+-- delivered history.
+WITH RECURSIVE names (destination) AS (
+    SELECT min(destination) FROM deliveries
+    UNION ALL
+    SELECT (SELECT min(d.destination) FROM deliveries d WHERE d.destination > n.destination)
+    FROM names n WHERE n.destination IS NOT NULL
+)
+SELECT n.destination,
+    (SELECT count(*) FROM deliveries d WHERE d.destination = n.destination
+        AND d.state = 'dead' AND d.finished_at >= :since) AS dead
+FROM names n WHERE n.destination IS NOT NULL;
 
 -- name: history_events
 -- Events by event id, or whose payload contains :needle (an order id, an email digest).
