@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from pinbridge.config import load_settings
 from pinbridge.service import build_acceptor
-from pinbridge.store import open_store
+from pinbridge.store import PendingEvent, PendingInput, SqliteStore, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +101,55 @@ async def test_forget_removes_every_trace(tmp_path: Path):
     after = dump(tmp_path / "pb.db")
     assert [t for t in traces if t.encode() in after] == []
     assert sha("john@example.com").encode() in after and b"EPIK-JOHN" in after
+
+
+def order(event_id: str, digest: str) -> PendingInput:
+    """A checkout carrying an email digest in its payload (no identity signals)."""
+    payload = f'{{"event_id":"{event_id}","user_data":{{"em":["{digest}"]}}}}'.encode()
+    event = PendingEvent(event_id, "checkout", 1_795_345_200, payload, ("a",))
+    return PendingInput(input=b"{}", events=(event,))
+
+
+async def test_accepts_commit_while_forget_scans(tmp_path: Path, monkeypatch):
+    """SQLite: forget scans on a read connection of its own, outside the writer, so accepts
+    commit while it scans (held here by a progress handler); an event of the forgotten
+    person accepted meanwhile is removed too, and the others stay."""
+    store = SqliteStore(tmp_path / "pb.db")
+    jane, john = sha("jane@example.com"), sha("john@example.com")
+    now = 1_795_345_200.0
+    await store.accept([order("j1", jane), order("k1", john)], now=now, dedup_window=60)
+    started, release = threading.Event(), threading.Event()
+    open_reader = getattr(store, "_open_reader", lambda: sqlite3.connect(tmp_path / "pb.db"))
+
+    def held_reader() -> sqlite3.Connection:
+        conn = open_reader()
+
+        def hold() -> int:
+            started.set()
+            release.wait(30)
+            return 0
+
+        conn.set_progress_handler(hold, 100)
+        return conn
+
+    monkeypatch.setattr(store, "_open_reader", held_reader, raising=False)
+    forgetting = asyncio.ensure_future(store.forget([], [jane]))
+    try:
+        for _ in range(1000):
+            if started.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert started.is_set(), "forget did not scan on a read connection"
+        during = [order("j2", jane), order("k2", john)]
+        answers = await asyncio.wait_for(store.accept(during, now=now, dedup_window=60), 10)
+        assert answers == [["accepted"], ["accepted"]]
+        assert not forgetting.done()
+    finally:
+        release.set()
+    try:
+        report = await forgetting
+        assert (report.events, report.undelivered) == (2, 2)
+        kept = await store.history(event_id="", needle=b"event_id", limit=10)
+        assert sorted(e.event_id for e in kept) == ["k1", "k2"]
+    finally:
+        await store.aclose()

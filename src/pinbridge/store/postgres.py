@@ -67,7 +67,12 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
-from pinbridge.store.sqlbase import EventParams, SqlStore, forget_in_profiles
+from pinbridge.store.sqlbase import (
+    EventParams,
+    SqlStore,
+    forget_in_profiles,
+    profiles_holding,
+)
 from pinbridge.store.urls import display_url
 
 __all__ = ["PostgresStore", "SharedTokenBucket", "latest_version", "migrate"]
@@ -495,7 +500,12 @@ def _forget(
 ) -> ForgetReport:
     """Remove the people owning ``keys``, their events (by person, by digest, or by an exact
     user or anonymous id in the kept input), and their email and phone digests from any
-    other person's profile."""
+    other person's profile.
+
+    Every scan (events, deliveries, profiles) runs before the first write: the scans take no
+    lock, so concurrent accepts and claims wait only on the rows deleted or changed, and only
+    from those writes to the commit.
+    """
     found = _IdentityPg(conn).persons_of(keys) if keys else {}
     persons = sorted(set(found.values()))
     counts = conn.execute(_Q["forget_counts"], {"persons": persons}).fetchone()
@@ -505,13 +515,17 @@ def _forget(
     params = {"persons": persons, "needles": [d.encode() for d in digests]}
     rows = {r[0] for r in conn.execute(_Q["forget_rows"], params)}
     for value in dict.fromkeys(v for _, v in fields):
-        found_rows = conn.execute(_Q["forget_inputs"], {"value": value.encode()})
+        found_rows = conn.execute(_Q["forget_inputs"], {"value": value.encode(), "from_id": 0})
         rows.update(r[0] for r in found_rows if input_names(bytes(r[1]), fields))
+    forgotten = identifying_digests([*keys, *owned])
+    profiles = profiles_holding(conn, _Q, forgotten)
     ordered = sorted(rows)
     gone = conn.execute(_Q["forget_events"], {"rows": ordered}).fetchone()
     conn.execute(_Q["forget_delete_events"], {"rows": ordered})
     conn.execute(_Q["forget_delete_persons"], {"persons": persons})
-    forget_in_profiles(conn, _Q, identifying_digests([*keys, *owned]))
+    deleted = set(persons)
+    alive = {p: raw for p, raw in profiles.items() if p not in deleted}
+    forget_in_profiles(conn, _Q, forgotten, alive)
     return ForgetReport(
         persons=len(persons),
         identifiers=counts[0],

@@ -10,7 +10,7 @@ catalog load, history) stays in each store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -28,7 +28,7 @@ from pinbridge.store.base import (
     TimelinePoint,
 )
 
-__all__ = ["EventParams", "SqlStore", "forget_in_profiles"]
+__all__ = ["EventParams", "SqlStore", "forget_in_profiles", "profiles_holding"]
 
 #: How long after its event time Pinterest still takes an event (and a delivery waits).
 MAX_AGE_SECONDS: Final = 7 * 24 * 3600
@@ -203,16 +203,29 @@ class EventParams:
         ]
 
 
-def forget_in_profiles(conn: Any, queries: Mapping[str, Any], digests: frozenset[str]) -> None:
-    """Remove the digests from every (remaining) person's profile, on a DB-API connection
-    of either SQL store inside its ``forget`` transaction (``queries``: its named queries)."""
+def profiles_holding(
+    conn: Any, queries: Mapping[str, Any], digests: Iterable[str], *, from_person: int = 0
+) -> dict[int, Any]:
+    """People (id ``from_person`` and up) whose profile holds one of the digests somewhere,
+    with that profile; on a DB-API connection of either SQL store (``queries``: its named
+    queries). Only reads: it may run before the ``forget`` transaction's first write."""
+    found: dict[int, Any] = {}
     for digest in digests:
-        found = conn.execute(queries["forget_profiles"], {"digest": digest.encode()}).fetchall()
-        for person, raw in found:
-            profile = _decode_profile(raw)
-            if forget_digests(profile, digests):
-                encoded = msgspec.json.encode(profile)
-                conn.execute(queries["forget_set_profile"], {"person": person, "profile": encoded})
+        params = {"digest": digest.encode(), "from_id": from_person}
+        found.update(conn.execute(queries["forget_profiles"], params).fetchall())
+    return found
+
+
+def forget_in_profiles(
+    conn: Any, queries: Mapping[str, Any], digests: frozenset[str], profiles: Mapping[int, Any]
+) -> None:
+    """Remove the digests from those ``profiles`` (person → profile as stored, from
+    :func:`profiles_holding`), inside the ``forget`` transaction."""
+    for person, raw in profiles.items():
+        profile = _decode_profile(raw)
+        if forget_digests(profile, digests):
+            encoded = msgspec.json.encode(profile)
+            conn.execute(queries["forget_set_profile"], {"person": person, "profile": encoded})
 
 
 _decode_profile = msgspec.json.Decoder(Profile).decode

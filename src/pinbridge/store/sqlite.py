@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
 
@@ -50,11 +50,18 @@ from pinbridge.store.base import (
 )
 from pinbridge.store.enrich import accept_input
 from pinbridge.store.sql import load_migrations, load_queries
-from pinbridge.store.sqlbase import EventParams, SqlStore, forget_in_profiles
+from pinbridge.store.sqlbase import (
+    EventParams,
+    SqlStore,
+    forget_in_profiles,
+    profiles_holding,
+)
 
 __all__ = ["SYNCHRONOUS_MODES", "SqliteStore", "StoreError"]
 
 SYNCHRONOUS_MODES: Final = ("NORMAL", "FULL")
+#: Event rows ``forget`` deletes per write transaction.
+FORGET_CHUNK: Final = 2000
 #: Pinterest refuses events older than this; a delivery row expires with its event.
 _Q = load_queries("sqlite")
 _T = TypeVar("_T")
@@ -217,7 +224,31 @@ class SqliteStore(SqlStore):
         return await self._call(_complete, owner, completions, now)
 
     async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
-        return await self._call(_forget, keys, needles)
+        """Forget in three steps, so that the writer (and every accept) never waits for a
+        full-table scan: the scans on a read connection of their own, outside any write
+        transaction; the rows found deleted by id, :data:`FORGET_CHUNK` at a time, each its
+        own short write; then one short write that finds the people again, takes the events
+        accepted since the scan (rows from its boundary on, and the people's by index) and
+        cleans the profiles."""
+        scan = await asyncio.to_thread(self._forget_scan, keys, needles)
+        events = undelivered = 0
+        for start in range(0, len(scan.rows), FORGET_CHUNK):
+            chunk = scan.rows[start : start + FORGET_CHUNK]
+            deleted, queued = await self._call(_forget_delete, chunk)
+            events, undelivered = events + deleted, undelivered + queued
+        report, deleted, queued = await self._call(_forget_finish, keys, needles, scan)
+        return msgspec.structs.replace(
+            report, events=events + deleted, undelivered=undelivered + queued
+        )
+
+    def _forget_scan(self, keys: Sequence[str], needles: Sequence[str]) -> _ForgetScan:
+        conn = self._open_reader()
+        try:
+            return _forget_scan(conn, keys, needles)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+        finally:
+            conn.close()
 
     async def paused(self) -> dict[str, str]:
         def run() -> list[tuple[Any, ...]]:
@@ -421,39 +452,86 @@ class _IdentitySql:
         self._profiles[person] = profile
 
 
-def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:
-    """Remove the people owning ``keys``, their events (by person, by digest, or by an exact
-    user or anonymous id in the kept input), and their email and phone digests from any
-    other person's profile."""
+class _ForgetScan(NamedTuple):
+    """What ``forget``'s read-only scan found, for the short write transactions after it."""
+
+    rows: list[int]  # matching event rows below ``boundary``
+    boundary: int  # the newest event row when scanned: it and newer are checked at the end
+    digests: frozenset[str]  # the email and phone digests looked for in profiles
+    profiles: list[int]  # people below ``person_boundary`` whose profile held one of them
+    person_boundary: int
+
+
+def _forget_scan(
+    conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str]
+) -> _ForgetScan:
+    """The full-table scans of ``forget``, on a read connection (WAL: beside the writer,
+    holding no lock that an accept waits for), in one read transaction (one snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        boundary = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        person_boundary = conn.execute("SELECT coalesce(max(id), 0) FROM persons").fetchone()[0]
+        persons, owned = _forget_persons(conn, keys)
+        digests, fields = split_needles(needles)
+        rows = _forget_rows(conn, persons, digests, fields, from_id=0)
+        forgotten = identifying_digests([*keys, *owned])
+        profiles = profiles_holding(conn, _Q, forgotten)
+    finally:
+        conn.execute("COMMIT")
+    return _ForgetScan(
+        rows=sorted(r for r in rows if r < boundary),
+        boundary=boundary,
+        digests=forgotten,
+        profiles=sorted(p for p in profiles if p < person_boundary),
+        person_boundary=person_boundary,
+    )
+
+
+def _forget_persons(conn: sqlite3.Connection, keys: Sequence[str]) -> tuple[list[int], list[str]]:
+    """The people owning ``keys``, and every identifier key they own."""
     found = _IdentitySql(conn).persons_of(keys) if keys else {}
     persons = sorted(set(found.values()))
-    marks = ",".join("?" * len(persons))
-    counts = {"persons": len(persons), "identifiers": 0, "clicks": 0}
     owned: list[str] = []
     if persons:
-        for table in ("identifiers", "clicks"):
-            sql = f"SELECT count(*) FROM {table} WHERE person_id IN ({marks})"
-            counts[table] = conn.execute(sql, persons).fetchone()[0]
+        marks = ",".join("?" * len(persons))
         sql = f"SELECT key FROM identifiers WHERE person_id IN ({marks})"
         owned = [r[0] for r in conn.execute(sql, persons)]
-    digests, fields = split_needles(needles)
-    clauses = [f"person_id IN ({marks})"] if persons else []
+    return persons, owned
+
+
+def _forget_rows(
+    conn: sqlite3.Connection,
+    persons: Sequence[int],
+    digests: Sequence[str],
+    fields: Sequence[tuple[str, str]],
+    *,
+    from_id: int,
+) -> set[int]:
+    """Event rows of the people (any id: events_person), and rows from ``from_id`` on whose
+    payload, kept input or enriched copy holds a digest or whose input names a field."""
+    clauses = [f"person_id IN ({','.join('?' * len(persons))})"] if persons else []
     params: list[Any] = list(persons)
     for digest in digests:
-        clauses.append("instr(payload, ?) > 0 OR instr(input, ?) > 0")
-        params += [digest.encode(), digest.encode()]
-    rows: list[int] = []
+        clauses.append("(id >= ? AND (instr(payload, ?) > 0 OR instr(input, ?) > 0))")
+        params += [from_id, digest.encode(), digest.encode()]
+    rows: set[int] = set()
     if clauses:
         sql = f"SELECT id FROM events WHERE {' OR '.join(clauses)}"
-        rows = [r[0] for r in conn.execute(sql, params)]
+        rows.update(r[0] for r in conn.execute(sql, params))
     for value in dict.fromkeys(v for _, v in fields):
-        found_rows = conn.execute(_Q["forget_inputs"], {"value": value.encode()})
-        rows += [r[0] for r in found_rows if input_names(bytes(r[1]), fields)]
+        found = conn.execute(_Q["forget_inputs"], {"value": value.encode(), "from_id": from_id})
+        rows.update(r[0] for r in found if input_names(bytes(r[1]), fields))
     for digest in digests:  # enriched copies hold the person's digests too
-        sql = "SELECT event_row FROM deliveries WHERE instr(payload, ?) > 0"
-        rows += [r[0] for r in conn.execute(sql, [digest.encode()])]
-    rows = sorted(set(rows))
-    undelivered = 0
+        sql = "SELECT event_row FROM deliveries WHERE event_row >= ? AND instr(payload, ?) > 0"
+        rows.update(r[0] for r in conn.execute(sql, [from_id, digest.encode()]))
+    return rows
+
+
+def _forget_delete(conn: sqlite3.Connection, rows: Sequence[int]) -> tuple[int, int]:
+    """Delete event rows (with their deliveries and attempts) by id, in one short write
+    transaction; returns the events deleted (rows already gone are not counted) and the
+    deliveries among them that were still queued."""
+    events = undelivered = 0
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
         in_rows = ",".join("?" * len(chunk))
@@ -461,11 +539,39 @@ def _forget(conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str
             f"SELECT count(*) FROM deliveries WHERE state = 'queued' AND event_row IN ({in_rows})",
             chunk,
         ).fetchone()[0]
-        conn.execute(f"DELETE FROM events WHERE id IN ({in_rows})", chunk)
+        events += conn.execute(f"DELETE FROM events WHERE id IN ({in_rows})", chunk).rowcount
+    return events, undelivered
+
+
+def _forget_finish(
+    conn: sqlite3.Connection, keys: Sequence[str], needles: Sequence[str], scan: _ForgetScan
+) -> tuple[ForgetReport, int, int]:
+    """The last write transaction of ``forget``: the people as they are now, their events
+    (by index), the events from the scan's boundary on (accepted while it ran), the people
+    themselves, and the digests in the profiles the scan found (read again) or newer ones."""
+    persons, owned = _forget_persons(conn, keys)
+    counts = {"persons": len(persons), "identifiers": len(owned), "clicks": 0}
     if persons:
-        conn.execute(f"DELETE FROM persons WHERE id IN ({marks})", persons)
-    forget_in_profiles(conn, _Q, identifying_digests([*keys, *owned]))
-    return ForgetReport(events=len(rows), undelivered=undelivered, **counts)
+        marks = ",".join("?" * len(persons))
+        sql = f"SELECT count(*) FROM clicks WHERE person_id IN ({marks})"
+        counts["clicks"] = conn.execute(sql, persons).fetchone()[0]
+    digests, fields = split_needles(needles)
+    rows = _forget_rows(conn, persons, digests, fields, from_id=scan.boundary)
+    events, undelivered = _forget_delete(conn, sorted(rows))
+    forgotten = identifying_digests([*keys, *owned])
+    profiles: dict[int, Any] = {}
+    for start in range(0, len(scan.profiles), 500):
+        chunk = scan.profiles[start : start + 500]
+        sql = f"SELECT id, profile FROM persons WHERE id IN ({','.join('?' * len(chunk))})"
+        profiles.update(conn.execute(sql, chunk).fetchall())
+    profiles.update(profiles_holding(conn, _Q, forgotten, from_person=scan.person_boundary))
+    profiles.update(profiles_holding(conn, _Q, forgotten - scan.digests))  # rare: new keys
+    if persons:
+        conn.execute(f"DELETE FROM persons WHERE id IN ({','.join('?' * len(persons))})", persons)
+    deleted = set(persons)
+    alive = {p: raw for p, raw in profiles.items() if p not in deleted}
+    forget_in_profiles(conn, _Q, forgotten, alive)
+    return ForgetReport(**counts), events, undelivered
 
 
 def _claim(conn: sqlite3.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -182,12 +182,14 @@ UPDATE persons SET profile = :profile, last_seen = max(last_seen, :now) WHERE id
 -- Forgetting and retention ---------------------------------------------------------------------
 
 -- name: forget_inputs
--- Events whose kept input holds a value somewhere; forget then checks the exact field.
-SELECT id, input FROM events WHERE instr(input, :value) > 0;
+-- Events (id :from_id and up) whose kept input holds a value somewhere; forget then checks
+-- the exact field.
+SELECT id, input FROM events WHERE id >= :from_id AND instr(input, :value) > 0;
 
 -- name: forget_profiles
--- People whose profile holds a digest somewhere; forget then removes it from em and ph.
-SELECT id, profile FROM persons WHERE instr(profile, :digest) > 0;
+-- People (id :from_id and up) whose profile holds a digest somewhere; forget then removes it
+-- from em and ph.
+SELECT id, profile FROM persons WHERE id >= :from_id AND instr(profile, :digest) > 0;
 
 -- name: forget_set_profile
 UPDATE persons SET profile = :profile WHERE id = :person;
