@@ -415,10 +415,22 @@ class Sender:
         return replace(answer, kind="retry", due_at=decision.due_at)
 
     def _log(self, name: str, outcomes: Sequence[Outcome]) -> None:
+        """One line per round: outcomes by kind and, when not all were processed, the HTTP
+        statuses (``-``: no answer) and the first reason (a connection error, Pinterest's
+        message), so a log shows why events wait or fail."""
         counts: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        reason = ""
         for outcome in outcomes:
             counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
-        log.info("batch sent", destination=name, **counts)
+            if outcome.kind != "processed":
+                status = str(outcome.http_status or "-")
+                statuses[status] = statuses.get(status, 0) + 1
+                reason = reason or outcome.message[:200]
+        if statuses:
+            log.warning("batch sent", destination=name, **counts, statuses=statuses, reason=reason)
+        else:
+            log.info("batch sent", destination=name, **counts)
 
 
 class _Split:

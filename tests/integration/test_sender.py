@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import msgspec
 import pytest
+import structlog.testing
 from msgspec.structs import replace
 
 from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
@@ -225,6 +226,23 @@ class TestSender:
             assert (stats.queued, stats.delivered) == (0, 1)
         finally:
             await rig.close()
+
+    async def test_the_log_says_why_events_wait_or_fail(self, rig):
+        """A round that is not all processed logs its HTTP statuses and the first reason;
+        a clean round logs counts only (at info level)."""
+        rig.gate.answer = lambda count, number: 503 if number == 1 else None
+        await rig.accept(payload("e1"), payload("e2"))
+        with structlog.testing.capture_logs() as logs:
+            await rig.sender.run_once("pin")
+            rig.clock.now += 20
+            await rig.sender.run_once("pin")
+        sent = [e for e in logs if e["event"] == "batch sent"]
+        assert [(e["log_level"], e.get("statuses")) for e in sent] == [
+            ("warning", {"503": 2}),
+            ("info", None),
+        ]
+        assert "503" in sent[0]["reason"] and "scripted 503" in sent[0]["reason"]
+        assert TOKEN not in repr(logs)
 
     async def test_retry_after_is_honoured(self, tmp_path):
         """After a 429 the event is not due before Retry-After has passed."""
