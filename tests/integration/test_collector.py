@@ -370,6 +370,14 @@ class TestUnwantedTraffic:
             {"all": statuses.count("accepted")} if "accepted" in statuses else {}
         )
 
+    async def test_write_key_sent_as_the_password_gets_a_hint(self, h):
+        """``curl -u :KEY`` (key as the password) is told where the key goes, without it."""
+        misplaced = {"Authorization": "Basic " + base64.b64encode(f":{KEY}".encode()).decode()}
+        response = await h.post("/v1/track", track(), headers=misplaced)
+        assert response.status_code == 401
+        message = response.json()["message"]
+        assert "HTTP Basic user name" in message and KEY not in message
+
     @pytest.mark.parametrize("path", ["/v1/track", "/v1/batch", "/v1/pinterest/events"])
     @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
     async def test_deeply_nested_body_is_a_400(self, h, path, opener):

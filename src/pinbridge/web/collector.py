@@ -202,6 +202,12 @@ class Collector:
         if key is None and isinstance(body.get("writeKey"), str):
             key = body["writeKey"]
         if key is None or key not in self._keys:
+            if key is None and _basic_password_only(request.headers.get("authorization", "")):
+                raise _BadRequest(
+                    "missing write key: send it as the HTTP Basic user name with an empty "
+                    "password (curl -u KEY:), not as the password",
+                    401,
+                )
             raise _BadRequest("unknown or missing write key", 401)
         limits = self._key_limits.get(key, _NO_LIMITS)
         most = limits.max_body_bytes or self._default_body
@@ -274,6 +280,19 @@ def _basic_user(header: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return decoded.partition(":")[0] or None
+
+
+def _basic_password_only(header: str) -> bool:
+    """Whether Basic credentials carry an empty user name but a password (a key misplaced)."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return False
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user, _, password = decoded.partition(":")
+    return not user and bool(password)
 
 
 def _share(name: str, shared: dict[str, Any], messages: list[Any]) -> None:
