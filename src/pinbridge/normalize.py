@@ -271,31 +271,37 @@ def _phone(text: str, region: str) -> str:
     possible but unassigned number only costs a hash that matches nobody. A number that is
     possible only as a local number (no area code) is refused: its digits would be wrong.
 
-    Bare digits that are not a possible number of the default region are read once more as
-    an international number: ``442079460958`` is Pinterest's own normalized form (country
-    code, area code, number) of a London number, which a shop may already send.
+    Bare digits too long for the default region are read once more as an international
+    number, when that gives a valid one: ``442079460958`` is Pinterest's own normalized form
+    (country code, area code, number) of a London number, which a shop may already send.
     """
     candidate = "+" + text[2:] if text.startswith("00") else text
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         raise NormalizationError("not a phone number") from None
-    if not _possible(number):
-        if not (text.isascii() and text.isdigit() and text[0] != "0"):
-            raise NormalizationError("not a possible phone number")
-        try:
-            number = phonenumbers.parse("+" + text, region)
-        except phonenumbers.NumberParseException:
-            raise NormalizationError("not a possible phone number") from None
-        if not _possible(number):
-            raise NormalizationError("not a possible phone number")
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        number = _international(text, region, reason)
     e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164.lstrip("+")
 
 
-def _possible(number: phonenumbers.PhoneNumber) -> bool:
-    reason = phonenumbers.is_possible_number_with_reason(number)
-    return bool(reason == phonenumbers.ValidationResult.IS_POSSIBLE)
+def _international(text: str, region: str, reason: int) -> phonenumbers.PhoneNumber:
+    """Bare digits too long for the region, read as a number with its country code: only
+    when that reading is a *valid* number (assigned range), so a local number or a typo is
+    not turned into some other country's number."""
+    if reason != phonenumbers.ValidationResult.TOO_LONG or not (
+        text.isascii() and text.isdigit() and text[0] != "0"
+    ):
+        raise NormalizationError("not a possible phone number")
+    try:
+        number = phonenumbers.parse("+" + text, region)
+    except phonenumbers.NumberParseException:
+        raise NormalizationError("not a possible phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise NormalizationError("not a possible phone number")
+    return number
 
 
 def _name(text: str, region: str) -> str:

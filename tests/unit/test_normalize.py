@@ -200,6 +200,9 @@ UNUSABLE = [
     ("ph", "+999 1234 5678", "not a phone number"),
     ("ph", "12", "not a possible phone number"),
     ("ph", "5551234", "not a possible phone number"),  # local only, not read as +55 51234
+    ("ph", "9876543", "not a possible phone number"),  # local only, not read as +98 (Iran)
+    ("ph", "4304114", "not a possible phone number"),  # local only, not read as +43 (Austria)
+    ("ph", "44207946095", "not a possible phone number"),  # too long, but +44… is not valid
     ("ph", "+1 650 555 12345678", "not a possible phone number"),
     ("fn", "123", "no letter in name"),
     ("fn", "---", "no letter in name"),
