@@ -137,13 +137,15 @@ async def status_report(store: Store, *, now: float) -> StatusReport:
         if point.series.startswith("attempt:"):
             key = f"{point.series.removeprefix('attempt:')} {point.label or '-'}".strip()
             answers[key] = answers.get(key, 0) + point.count
+    # Deliveries of the last hour, chosen by when they finished: an event accepted days
+    # before its delivery counts too.
     sent = [
         e
-        for e in await store.sent_events(since=since - 86400, limit=MAX_EVENTS)
-        if e.state == "delivered" and e.finished_at is not None and e.finished_at >= since
+        for e in await store.finished_deliveries(since=since, limit=MAX_EVENTS)
+        if e.state == "delivered"
     ]
-    event_delays = [e.finished_at - e.event_time for e in sent if e.finished_at is not None]
-    accept_delays = [e.finished_at - e.accepted_at for e in sent if e.finished_at is not None]
+    event_delays = [e.finished_at - e.event_time for e in sent]
+    accept_delays = [e.finished_at - e.accepted_at for e in sent]
     code = 0
     if any(row.paused_reason for row in stats):
         code = EXIT_STOPPED
@@ -291,8 +293,8 @@ async def timeline(store: Store, *, since: float, now: float, bucket: int) -> Ti
             inputs[i] += count.count
     late = [0] * len(slots)
     delivered = [0] * len(slots)
-    for event in await store.sent_events(since=start - 7 * 86400, limit=MAX_EVENTS):
-        if event.state != "delivered" or event.finished_at is None:
+    for event in await store.finished_deliveries(since=start, limit=MAX_EVENTS):
+        if event.state != "delivered":
             continue
         i = index.get(int(event.finished_at // bucket * bucket))
         if i is not None:

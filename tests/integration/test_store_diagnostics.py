@@ -82,3 +82,24 @@ class TestDiagnostics:
         await store.replay([c[2].id], now=NOW + 3 * 3600)
         [replayed] = await store.stats(now=NOW + 3 * 3600)
         assert (replayed.queued, replayed.dead) == (2, 0)
+
+    async def test_status_latency_counts_events_accepted_long_before(self, store):
+        """status' delivery latencies take every delivery of the last hour, chosen by when it
+        finished: an event accepted two days before its delivery counts."""
+        from pinbridge.diagnostics import status_report
+
+        old = NOW - 2 * 86400
+        await accept(store, [item("e1", event_time=int(old))], now=old)
+        [claimed] = await store.claim("a", owner="s", limit=1, now=NOW - 60, lease_seconds=60)
+        await store.complete(
+            "s", [Completion(claimed.id, "delivered", "processed", 200)], now=NOW - 60
+        )
+        report = await status_report(store, now=NOW)
+        assert report.event_to_delivery_p50 == 2 * 86400 - 60
+        assert report.accept_to_delivery_p95 == 2 * 86400 - 60
+        [finished] = await store.finished_deliveries(since=NOW - 3600, limit=10)
+        assert (finished.state, finished.accepted_at, finished.finished_at) == (
+            "delivered",
+            old,
+            NOW - 60,
+        )

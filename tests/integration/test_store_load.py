@@ -83,6 +83,18 @@ class TestSqliteHistory:
         finally:
             await store.aclose()
 
+    async def test_finished_deliveries_search_by_finish_time(self, tmp_path):
+        """The status latencies' deliveries are found by deliveries_finished, not by scanning
+        deliveries or events."""
+        await SqliteStore(tmp_path / "pb.db").aclose()
+        _fill_sqlite(tmp_path / "pb.db")
+        conn = sqlite3.connect(tmp_path / "pb.db")
+        query = load_queries("sqlite")["finished_deliveries"]
+        plan = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", {"since": 0, "limit": 1})]
+        conn.close()
+        assert any(line.startswith("SEARCH d USING INDEX deliveries_finished") for line in plan)
+        assert not any(line.startswith("SCAN") for line in plan), plan
+
     async def test_pause_check_does_not_wait_for_diagnostics(self, tmp_path):
         """The sender's paused() answers while diagnostics reads hold the read connection and
         every default worker thread."""

@@ -41,6 +41,7 @@ __all__ = [
     "Completion",
     "DeadLetter",
     "DestinationStats",
+    "FinishedDelivery",
     "ForgetReport",
     "HistoryAttempt",
     "HistoryDelivery",
@@ -285,6 +286,11 @@ class Store(Protocol):
         """Deliveries of events accepted since ``since``, newest first, at most ``limit``."""
         ...
 
+    async def finished_deliveries(self, *, since: float, limit: int) -> list[FinishedDelivery]:
+        """Deliveries finished (delivered or dead) since ``since``, newest first, at most
+        ``limit``, whenever their events were accepted."""
+        ...
+
     async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
         """Accepted events, finished deliveries and attempts per time bucket."""
         ...
@@ -332,6 +338,16 @@ class SentEvent(msgspec.Struct, frozen=True):
     finished_at: float | None
     http_status: int | None
     payload: bytes
+
+
+class FinishedDelivery(msgspec.Struct, frozen=True):
+    """A delivery that finished (``state``: delivered or dead), with its event's times."""
+
+    destination: str
+    state: str
+    event_time: int
+    accepted_at: float
+    finished_at: float
 
 
 class TimelinePoint(msgspec.Struct, frozen=True):

@@ -31,6 +31,7 @@ from pinbridge.store.base import (
     Completion,
     DeadLetter,
     DestinationStats,
+    FinishedDelivery,
     ForgetReport,
     HistoryAttempt,
     HistoryDelivery,
@@ -394,6 +395,16 @@ class MemoryStore:
             for r in rows
             if r.accepted_at >= since
         ][:limit]
+
+    async def finished_deliveries(self, *, since: float, limit: int) -> list[FinishedDelivery]:
+        finished = [
+            FinishedDelivery(
+                r.destination, r.state, r.item.event_time, r.accepted_at, r.finished_at
+            )
+            for r in self._rows.values()
+            if r.state != "queued" and r.finished_at is not None and r.finished_at >= since
+        ]
+        return sorted(finished, key=lambda f: -f.finished_at)[:limit]
 
     async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
         counts: dict[tuple[float, str, str], int] = {}

@@ -22,6 +22,7 @@ from pinbridge.store.base import (
     Claimed,
     DeadLetter,
     DestinationStats,
+    FinishedDelivery,
     PendingEvent,
     PendingInput,
     SentEvent,
@@ -149,6 +150,10 @@ class SqlStore:
     async def sent_events(self, *, since: float, limit: int) -> list[SentEvent]:
         rows = await self._rows("sent_events", {"since": since, "limit": limit})
         return [SentEvent(*row) for row in rows]
+
+    async def finished_deliveries(self, *, since: float, limit: int) -> list[FinishedDelivery]:
+        rows = await self._rows("finished_deliveries", {"since": since, "limit": limit})
+        return [FinishedDelivery(*row) for row in rows]
 
     async def timeline(self, *, since: float, bucket: float) -> list[TimelinePoint]:
         rows = await self._rows("timeline", {"since": since, "bucket": float(bucket)})

@@ -242,6 +242,15 @@ WHERE e.accepted_at >= :since
 ORDER BY d.id DESC
 LIMIT :limit;
 
+-- name: finished_deliveries
+-- Deliveries finished (delivered or dead) since :since, newest first, with their event's
+-- times: a range of deliveries_finished, however long ago the events were accepted.
+SELECT d.destination, d.state, e.event_time, e.accepted_at, d.finished_at
+FROM deliveries d JOIN events e ON e.id = d.event_row
+WHERE d.finished_at >= :since
+ORDER BY d.finished_at DESC
+LIMIT :limit;
+
 -- name: timeline
 -- Per bucket of :bucket seconds since :since: accepted events, finished deliveries by state,
 -- and attempts by outcome and HTTP status.
