@@ -257,8 +257,11 @@ def _merge_guarded(
             if person in people:
                 known[key] = into
         return into
-    # Refused: the strongest identifier decides.
-    strongest = min((k for k in keys if k in known), key=lambda k: KIND_ORDER.index(_kind(k)))
+    # Refused: the strongest identifier decides, among those of the eligible people only
+    # (a key of a person with another user id must not hand this input to that person).
+    strongest = min(
+        (k for k in keys if known.get(k) in people), key=lambda k: KIND_ORDER.index(_kind(k))
+    )
     return known[strongest]
 
 

@@ -143,6 +143,23 @@ class TestResolve:
             [aid("X"), em("family@x.co")], alice
         )
 
+    def test_a_refused_merge_never_falls_back_to_another_customer(self):
+        """When the guard refuses to merge the eligible people, the input goes to the
+        strongest identifier among *their* keys, not to the customer with another user id
+        who shares the input's email (who was never eligible)."""
+        tables = MemoryIdentity()
+        limits = {"uid": 3, "em": 2, "ph": 10, "xid": 10, "maid": 20, "aid": 50}
+        alice = resolve(tables, signals(uid("alice"), em("family@x.co")), now=NOW)
+        guests = [
+            resolve(tables, signals(*(aid(f"G{g}-{i}") for i in range(30))), now=NOW)
+            for g in (1, 2)
+        ]
+        bob_input = signals(uid("bob"), em("family@x.co"), aid("G1-0"), aid("G2-0"))
+        bob = resolve(tables, bob_input, now=NOW, max_per_kind=limits)
+        assert bob != alice and bob in guests
+        assert tables.kind_counts(alice)["uid"] == 1
+        assert resolve(tables, signals(uid("bob")), now=NOW, max_per_kind=limits) == bob
+
     def test_a_user_id_joins_its_anonymous_visits(self):
         """Signing in joins the visitor's person, which has no user id yet, and merges another
         device's visitor; so does an alias from the anonymous id."""
