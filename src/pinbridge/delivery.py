@@ -178,7 +178,7 @@ class Sender:
         self._hold_until: dict[str, float] = {}
         #: Per ad account: no request before this time (``clock``), after a 429 or a 503
         #: with ``Retry-After``; shared by every destination on the account and every loop.
-        self._account_hold: dict[str, float] = {}
+        self._account_hold: dict[tuple[str, bool], float] = {}
         self._loops: dict[str, _Loop] = {}  # for run_once called without a loop
 
     @property
@@ -231,7 +231,7 @@ class Sender:
         destination = self._destinations[name]
         loop = loop or self._loops.setdefault(name, _Loop(self.owner))
         now = self._clock()
-        if self.held(destination.ad_account_id, now) > 0:
+        if self.held(destination, now) > 0:
             return 0
         probing = await self._probing(name, now)
         if probing is None:
@@ -332,20 +332,30 @@ class Sender:
             budget=SPLIT_REQUESTS_PER_LEVEL * levels,
             clock=self._clock,
             deadline=deadline,
-            held=lambda: self.held(destination.ad_account_id, self._clock()),
-            hold=lambda seconds: self._hold(destination.ad_account_id, seconds),
+            held=lambda: self.held(destination, self._clock()),
+            hold=lambda seconds: self._hold(destination, seconds),
         )
         return await split.send(payloads)
 
-    def held(self, ad_account_id: str, now: float) -> float:
-        """Seconds the ad account is still held after Pinterest asked to wait (0: not held)."""
-        return max(0.0, self._account_hold.get(ad_account_id, 0.0) - now)
+    def held(self, destination: DestinationRuntime, now: float) -> float:
+        """Seconds the destination's ad account is still held after Pinterest asked to wait
+        (0: not held). Test-mode calls have their own limit (10 per second per app), so a
+        test destination's 429 holds the account's test destinations only, and a live one's
+        the live ones."""
+        key = (destination.ad_account_id, destination.test)
+        return max(0.0, self._account_hold.get(key, 0.0) - now)
 
-    def _hold(self, ad_account_id: str, seconds: float) -> None:
+    def _hold(self, destination: DestinationRuntime, seconds: float) -> None:
+        key = (destination.ad_account_id, destination.test)
         until = self._clock() + min(seconds, MAX_HOLD_SECONDS)
-        if until > self._account_hold.get(ad_account_id, 0.0):
-            self._account_hold[ad_account_id] = until
-            log.warning("ad account held", ad_account_id=ad_account_id, seconds=seconds)
+        if until > self._account_hold.get(key, 0.0):
+            self._account_hold[key] = until
+            log.warning(
+                "ad account held",
+                ad_account_id=destination.ad_account_id,
+                test=destination.test,
+                seconds=seconds,
+            )
 
     async def _probing(self, name: str, now: float) -> bool | None:
         """False: send normally; True: send one event to probe; None: stay paused.

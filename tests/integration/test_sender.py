@@ -492,6 +492,29 @@ class TestRetryAfter:
         finally:
             await client.aclose()
 
+    async def test_a_test_mode_429_does_not_hold_live_destinations(self, rig):
+        """Test calls have their own limit: a test destination's 429 holds the account's
+        test destinations, not its live one (and the other way round)."""
+        client = rig.make_client(TOKEN)
+        staging = DestinationRuntime("staging", ACCOUNT, client, test=True, bucket=rig.bucket)
+        sender = Sender(
+            store=rig.store,
+            destinations=[rig.sender.destinations["pin"], staging],
+            policy=RetryPolicy(base_seconds=1, cap_seconds=10),
+            clock=rig.clock,
+        )
+        both = ("pin", "staging")
+        await rig.accept(*(replace(payload(f"e{i}"), destinations=both) for i in range(4)))
+        rig.gate.answer = lambda count, number: too_many(60) if number == 1 else None
+        try:
+            assert await sender.run_once("staging") == 4
+            assert await sender.run_once("pin") == 4
+            assert [e["event_id"] for e in rig.received()] == ["e0", "e1", "e2", "e3"]
+            assert sender.held(staging, rig.clock()) > 59
+            assert sender.held(rig.sender.destinations["pin"], rig.clock()) == 0
+        finally:
+            await client.aclose()
+
     async def test_429_stops_the_loops_sending(self, rig):
         """Against an API answering every request 429 with Retry-After: 60, the loops of a
         destination send no more than one request each (not one per batch queued)."""
