@@ -103,6 +103,33 @@ _PII_KEYS: Final = frozenset(
         "zp",
     }
 )
+#: Query parameter names that are personal data whatever their value. Shop URLs use short
+#: or generic names for other things (``?state=sale``, ``?name=red+dress``, ``?st=price_asc``,
+#: ``filter[city]=paris``, ``?gender=women``), so those are removed only when their value
+#: looks personal, like any other parameter.
+_URL_PII_KEYS: Final = _PII_KEYS - {
+    "name",
+    "state",
+    "city",
+    "address",
+    "line1",
+    "line2",
+    "gender",
+    "tel",
+    "avatar",
+    "nickname",
+    "external_id",
+    "hashed_maids",
+    "em",
+    "ph",
+    "fn",
+    "ln",
+    "ge",
+    "db",
+    "ct",
+    "st",
+    "zp",
+}
 #: Objects whose ``name`` is not a person's (an event, a product, a page, an app, an OS).
 _NAMED_THINGS: Final = frozenset(
     {"", "properties", "products", "page", "app", "os", "library", "campaign", "device", "network"}
@@ -232,12 +259,14 @@ def _kept_params(query: str) -> list[tuple[str, str]]:
     return [
         (key, value)
         for key, value in parse_qsl(query, keep_blank_values=True)
-        if _bare_key(key) not in _PII_KEYS and not looks_personal(key) and not looks_personal(value)
+        if _bare_key(key) not in _URL_PII_KEYS
+        and not looks_personal(key)
+        and not looks_personal(value)
     ]
 
 
 def _bare_key(key: str) -> str:
-    """A decoded parameter name as compared with :data:`_PII_KEYS`: trimmed, lowercased, and
+    """A decoded parameter name as compared with :data:`_URL_PII_KEYS`: trimmed, lowercased, and
     the last bracketed name of a form field (``customer[email]``, ``email[]``)."""
     key = key.strip().lower()
     if key.endswith("]"):
@@ -271,7 +300,7 @@ def _param_is_personal(pair: str) -> bool:
     key = pair.partition("=")[0]
     if "%" in key or "+" in key:
         key = unquote_plus(key)
-    return _bare_key(key) in _PII_KEYS
+    return _bare_key(key) in _URL_PII_KEYS
 
 
 def _clean_text(text: str) -> str:

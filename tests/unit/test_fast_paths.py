@@ -20,7 +20,15 @@ from pinbridge.customdata import (
     scrub_personal,
 )
 from pinbridge.pinterest.schema import HASHED_FIELDS, ConversionEvent, UserData
-from pinbridge.redact import _DIGEST, _NAMED_THINGS, _PII_KEYS, REDACTED, redact, scrub_url
+from pinbridge.redact import (
+    _DIGEST,
+    _NAMED_THINGS,
+    _PII_KEYS,
+    _URL_PII_KEYS,
+    REDACTED,
+    redact,
+    scrub_url,
+)
 from pinbridge.transform import Transformer
 from pinbridge.validate import EventValidator
 
@@ -69,7 +77,7 @@ def _plain_url(text: str) -> str:
     route = fragment.rpartition("?")[2]
     names = [k for k, _ in parse_qsl(query or "", keep_blank_values=True)]
     names += [k for k, _ in parse_qsl(route)]
-    if not any(_plain_key(k) in _PII_KEYS for k in names):
+    if not any(_plain_key(k) in _URL_PII_KEYS for k in names):
         return text
     if text.startswith("?"):
         return _plain_query(base[1:])
@@ -87,7 +95,7 @@ def _plain_query(query: str) -> str:
     kept = [
         (k, v)
         for k, v in parse_qsl(query, keep_blank_values=True)
-        if _plain_key(k) not in _PII_KEYS and not _plain_personal(k) and not _plain_personal(v)
+        if _plain_key(k) not in _URL_PII_KEYS and not _plain_personal(k) and not _plain_personal(v)
     ]
     return f"?{urlencode(kept)}" if kept else ""
 
