@@ -84,7 +84,11 @@ def parse_money(value: object) -> str:
             raise ValueError(f"must be a number of at most {_MAX_MONEY_TEXT} characters")
         if type(value) is str:
             plain = _PLAIN_DECIMAL.fullmatch(value)
-            if plain and len(plain.group(1)) <= MAX_MONEY_DIGITS:
+            if (
+                plain
+                and len(plain.group(1)) <= MAX_MONEY_DIGITS
+                and len(plain.group(2) or ".") <= _MAX_DECIMALS + 1
+            ):
                 return value
     elif isinstance(value, int) and not -_MAX_INT < value < _MAX_INT:
         raise ValueError(_TOO_LARGE)  # before str() of a huge int (an int subclass)

@@ -63,6 +63,8 @@ class TestMoney:
             ("1e-999999999", "decimal places"),
             ("0e-999999999", "decimal places"),
             (5e-324, "decimal places"),
+            ("0." + "0" * 32 + "1", "decimal places"),  # plain digits: the fast path too
+            ("72.39" + "0" * 30, "decimal places"),
             ("1" * 65, "64 characters"),
             (" " * 60 + "1e999999999", "64 characters"),
         ],
@@ -81,6 +83,7 @@ class TestMoney:
             (-(10**15) + 1, "-999999999999999"),
             ("999999999999999.99", "999999999999999.99"),
             ("1e-32", "0." + "0" * 31 + "1"),
+            ("0." + "0" * 31 + "1", "0." + "0" * 31 + "1"),
             ("0e999999999", "0"),
         ],
     )
