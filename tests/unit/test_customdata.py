@@ -64,7 +64,7 @@ class TestMoney:
             ("0e-999999999", "decimal places"),
             (5e-324, "decimal places"),
             ("0." + "0" * 32 + "1", "decimal places"),  # plain digits: the fast path too
-            ("72.39" + "0" * 30, "decimal places"),
+            ("72.39" + "0" * 31, "decimal places"),
             ("1" * 65, "64 characters"),
             (" " * 60 + "1e999999999", "64 characters"),
         ],
