@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinbridge.store import Completion
+from pinbridge.store import Completion, PendingInput
 from pinbridge.store.base import AcceptCount, CatalogProduct
 from tests.integration.test_store import NOW, _store, accept, item  # noqa: F401
 
@@ -103,3 +103,35 @@ class TestDiagnostics:
             old,
             NOW - 60,
         )
+
+    async def test_attribution_counts_a_click_from_when_it_was_made(self, store):
+        """A click counts for a conversion when it was made (first seen) within the window
+        before it; seeing it again later does not bring an old click back."""
+        import msgspec
+
+        from pinbridge.pinterest.schema import ConversionEvent, UserData
+        from pinbridge.signals import IdentitySignals
+        from pinbridge.store import IdentityPolicy, PendingEvent
+
+        day = 86400.0
+
+        def sighting(click: str, at: float) -> PendingInput:
+            signals = IdentitySignals(keys=("aid:x",), click_id=click, seen_at=at)
+            return PendingInput(input=b"", identity=signals)
+
+        policy = IdentityPolicy()
+        for click, at in (("OLD", NOW - 10 * day), ("OLD", NOW - day), ("NEW", NOW - 2 * day)):
+            await store.accept([sighting(click, at)], now=at, dedup_window=60, identity=policy)
+        event = ConversionEvent(
+            event_name="checkout",
+            action_source="web",
+            event_time=int(NOW),
+            event_id="o1",
+            user_data=UserData(client_ip_address="1.2.3.4", client_user_agent="UA"),
+        )
+        pending = PendingEvent("o1", "checkout", int(NOW), msgspec.json.encode(event), ("a",))
+        signals = IdentitySignals(keys=("aid:x",), seen_at=NOW)
+        conversion = PendingInput(input=b"{}", events=(pending,), identity=signals)
+        await store.accept([conversion], now=NOW, dedup_window=60, identity=policy)
+        rows = await store.attribution_rows(since=NOW - 60, window=7 * day)
+        assert [(r[4], r[5]) for r in rows] == [("NEW", NOW - 2 * day)]

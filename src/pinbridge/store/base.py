@@ -242,8 +242,9 @@ class Store(Protocol):
         ...
 
     async def attribution_rows(self, *, since: float, window: float) -> list[tuple[Any, ...]]:
-        """Conversions accepted since ``since`` with their person's clicks within ``window``
-        before each (see :func:`pinbridge.report.attribute`)."""
+        """Conversions accepted since ``since`` with their person's clicks made (first seen)
+        within ``window`` before each, the click's time being its ``first_seen`` (see
+        :func:`pinbridge.report.attribute`)."""
         ...
 
     async def forget(self, keys: Sequence[str], needles: Sequence[str]) -> ForgetReport:

@@ -299,7 +299,7 @@ class MemoryStore:
             clicks: list[Click | None] = [
                 c
                 for c in (self.identity.clicks(row.person) if row.person is not None else [])
-                if time - window <= c.last_seen <= time + 300
+                if time - window <= c.first_seen <= time + 300
             ]
             for click in clicks or [None]:
                 rows.append(
@@ -309,7 +309,7 @@ class MemoryStore:
                         time,
                         row.item.payload,
                         click.click_id if click else None,
-                        click.last_seen if click else None,
+                        click.first_seen if click else None,
                         msgspec.json.encode(click.utm) if click else None,
                     )
                 )
@@ -511,10 +511,8 @@ class MemoryIdentity:
         for key, (owner, first, last) in list(self.keys.items()):
             if owner == other:
                 self.keys[key] = (into, first, last)
-        kept = self.click_map.setdefault(into, {})
-        for click_id, click in self.click_map.pop(other, {}).items():
-            old = kept.get(click_id)
-            kept[click_id] = click if old is None or old.last_seen < click.last_seen else old
+        for click in self.click_map.pop(other, {}).values():
+            self.add_click(into, click)
         merged = merge_profiles(self.profile(into), self.profile(other))
         del self.persons[other]
         self.save_profile(into, merged, now)
@@ -526,10 +524,20 @@ class MemoryIdentity:
                 self.keys[key] = (person, first, now)
 
     def add_click(self, person: int, click: Click) -> None:
+        """Keep a click sighting as the SQL stores do: the click counts from its first
+        sighting (the earliest, whatever the order they arrive in), with the first landing
+        page and campaign kept, and its last sighting."""
         clicks = self.click_map.setdefault(person, {})
         old = clicks.get(click.click_id)
-        if old is None or old.last_seen < click.last_seen:
+        if old is None:
             clicks[click.click_id] = click
+            return
+        clicks[click.click_id] = msgspec.structs.replace(
+            old,
+            first_seen=min(old.first_seen, click.first_seen),
+            last_seen=max(old.last_seen, click.last_seen),
+            landing_url=old.landing_url or click.landing_url,
+        )
 
     def clicks(self, person: int) -> list[Click]:
         return sorted(self.click_map.get(person, {}).values(), key=lambda c: c.last_seen)

@@ -172,9 +172,12 @@ ON CONFLICT (key) DO UPDATE SET last_seen = greatest(identifiers.last_seen, excl
 WHERE identifiers.person_id = excluded.person_id;
 
 -- name: add_click
+-- A click counts from its first sighting: an earlier one accepted later (an import, a late
+-- batch) moves first_seen back.
 INSERT INTO clicks (person_id, click_id, first_seen, last_seen, landing_url, utm)
 VALUES (:person, :click_id, :first_seen, :last_seen, :landing_url::text, :utm)
 ON CONFLICT (person_id, click_id) DO UPDATE SET
+    first_seen = least(clicks.first_seen, excluded.first_seen),
     last_seen = greatest(clicks.last_seen, excluded.last_seen),
     landing_url = coalesce(clicks.landing_url, excluded.landing_url);
 
@@ -209,12 +212,14 @@ DELETE FROM persons WHERE last_seen < :cutoff;
 -- Reports --------------------------------------------------------------------------------------
 
 -- name: attribution
--- Conversions accepted since :since, each with the clicks of its person seen within :window
--- before it (one row per conversion and click; no click: NULLs).
-SELECT e.id, e.event_name, e.event_time, e.payload, c.click_id, c.last_seen, c.utm
+-- Conversions accepted since :since, each with the clicks of its person made within :window
+-- before it (one row per conversion and click; no click: NULLs). A click counts from when
+-- it happened, its first_seen, as in enrichment (pinbridge.identity.latest_click): seeing
+-- it again later does not bring an old click back into the window.
+SELECT e.id, e.event_name, e.event_time, e.payload, c.click_id, c.first_seen, c.utm
 FROM events e
 LEFT JOIN clicks c ON c.person_id = e.person_id
-    AND c.last_seen <= e.event_time + 300 AND c.last_seen >= e.event_time - :window
+    AND c.first_seen <= e.event_time + 300 AND c.first_seen >= e.event_time - :window
 WHERE e.accepted_at >= :since AND e.event_name IN ('checkout', 'lead', 'signup', 'add_to_cart')
 ORDER BY e.id;
 
