@@ -12,7 +12,7 @@ import pytest
 from pinbridge.pinterest.schema import ConversionEvent, UserData
 from pinbridge.report import attribute
 from pinbridge.signals import IdentitySignals, identifier_key
-from pinbridge.store import IdentityPolicy, MemoryStore, PendingEvent, PendingInput, Store
+from pinbridge.store import IdentityPolicy, PendingEvent, PendingInput, Store
 from tests.integration.test_store import _store  # noqa: F401 (the ``store`` fixture)
 
 pytestmark = pytest.mark.anyio
@@ -23,12 +23,6 @@ WEB = {"client_ip_address": "1.2.3.4", "client_user_agent": "UA"}
 POLICY = IdentityPolicy(click_windows={"long": 30 * DAY, "short": DAY})
 ALICE_EM = "a" * 64
 BOB_EM = "b" * 64
-#: What the stores must do for a click sighting: see ``IdentityTables.add_click``.
-KEEPS_FIRST_SEEN = (
-    "the store's add_click keeps the earlier first_seen (and merges keep the earliest)"
-)
-EARLIER_SIGHTING = "the store's add_click lowers first_seen to an earlier sighting's"
-REPORT_FROM_CLICK = "the store's attribution query tests the window on clicks.first_seen"
 
 
 def pending(
@@ -85,13 +79,6 @@ async def user_data(store: Store, destination: str = "long") -> dict[str, dict[s
     return {p["event_id"]: p["user_data"] for p in payloads}
 
 
-def expect_failure(request: pytest.FixtureRequest, store: Store, reason: str, *, all_stores: bool):
-    """Mark the test as failing until the store side does ``reason`` (on the in-memory fake
-    only, or on every store); strict, so the marker goes once the store does it."""
-    if all_stores or isinstance(store, MemoryStore):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"needs: {reason}"))
-
-
 def uid(value: str) -> str:
     return identifier_key("uid", value)
 
@@ -142,10 +129,9 @@ LATER_PAGE = "https://shop.example/cart?utm_campaign=newsletter"
 class TestClickWindow:
     """The window is measured from the click (its first sighting), not its last sighting."""
 
-    async def test_a_later_visit_does_not_extend_the_window(self, store, request):
+    async def test_a_later_visit_does_not_extend_the_window(self, store):
         """Day 0 landing, day 25 visit carrying the ``_epik`` cookie: an order on day 29 gets
         the click (with the landing's campaign), one on day 40 does not."""
-        expect_failure(request, store, KEEPS_FIRST_SEEN, all_stores=False)
         day0 = NOW - 40 * DAY
         landing = pending("land", aid("X"), at=day0, click="CLICK-DAY0", url=LANDING, **WEB)
         visit = pending("visit", aid("X"), at=day0 + 25 * DAY, click="CLICK-DAY0", url=LATER_PAGE)
@@ -161,9 +147,8 @@ class TestClickWindow:
         record = msgspec.json.decode(enrichment["long"])
         assert (record["click_seen"], record["utm"]) == (day0, {"utm_campaign": "spring"})
 
-    async def test_the_short_window_too(self, store, request):
+    async def test_the_short_window_too(self, store):
         """A click 3 days old, seen again an hour ago, is outside a 1-day window."""
-        expect_failure(request, store, KEEPS_FIRST_SEEN, all_stores=False)
         click = pending("land", aid("X"), at=NOW - 3 * DAY, click="E", url=LANDING, **WEB)
         seen = pending("visit", aid("X"), at=NOW - 3600, click="E", url=LATER_PAGE, **WEB)
         order = pending("order", aid("X"), **WEB)
@@ -171,10 +156,9 @@ class TestClickWindow:
         assert (await user_data(store, "long"))["order"]["click_id"] == "E"
         assert "click_id" not in (await user_data(store, "short"))["order"]
 
-    async def test_an_earlier_sighting_accepted_later(self, store, request):
+    async def test_an_earlier_sighting_accepted_later(self, store):
         """The day 25 visit accepted before the day 0 landing (an import, a late batch): the
         click still happened on day 0."""
-        expect_failure(request, store, EARLIER_SIGHTING, all_stores=True)
         day0 = NOW - 40 * DAY
         visit = pending("visit", aid("X"), at=day0 + 25 * DAY, click="CLICK-DAY0", url=LATER_PAGE)
         landing = pending("land", aid("X"), at=day0, click="CLICK-DAY0", url=LANDING, **WEB)
@@ -182,9 +166,8 @@ class TestClickWindow:
         await accept_each(store, visit, landing, order)
         assert "click_id" not in (await user_data(store))["order"]
 
-    async def test_merged_people_keep_the_first_click_time(self, store, request):
+    async def test_merged_people_keep_the_first_click_time(self, store):
         """A click seen by two people who then merge counts from its first sighting."""
-        expect_failure(request, store, KEEPS_FIRST_SEEN, all_stores=False)
         day0 = NOW - 40 * DAY
         phone = pending("land", aid("P"), at=day0, click="CLICK-DAY0", url=LANDING, **WEB)
         laptop = pending("visit", aid("L"), at=day0 + 25 * DAY, click="CLICK-DAY0", url=LANDING)
@@ -192,9 +175,8 @@ class TestClickWindow:
         await accept_each(store, phone, laptop, join)
         assert "click_id" not in (await user_data(store))["order"]
 
-    async def test_attribution_report_counts_from_the_click(self, store, request):
+    async def test_attribution_report_counts_from_the_click(self, store):
         """The attribution report measures the window from the click as well."""
-        expect_failure(request, store, REPORT_FROM_CLICK, all_stores=True)
         day0 = NOW - 40 * DAY
         landing = pending("land", aid("X"), at=day0, click="CLICK-DAY0", url=LANDING, **WEB)
         visit = pending("visit", aid("X"), at=day0 + 25 * DAY, click="CLICK-DAY0", url=LATER_PAGE)
