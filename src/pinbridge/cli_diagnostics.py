@@ -307,7 +307,7 @@ def dead_rows(letters: Sequence[DeadLetter], *, limit: int) -> list[DeadRow]:
             http_status=letter.http_status,
             reason=letter.reason,
             # Not in the store's DeadLetter yet: shown as soon as the store reports it.
-            attempts=getattr(letter, "attempts", None),
+            attempts=letter.attempts,
             dead_at=letter.dead_at,
         )
         for letter in newest[:limit]

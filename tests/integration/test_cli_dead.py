@@ -201,12 +201,8 @@ class TestDead:
 
 class TestAttempts:
     def test_shown_once_the_store_reports_them(self):
-        """A dead letter that carries ``attempts`` gets an attempts column and JSON value."""
-
-        class Counted(DeadLetter, frozen=True):
-            attempts: int = 0
-
-        letter = Counted(7, "shop", "checkout", "ord-9", 0, 400, BAD_NAME, 10.0, attempts=4)
+        """A dead letter's ``attempts`` get a column and a JSON value."""
+        letter = DeadLetter(7, "shop", "checkout", "ord-9", 0, 400, BAD_NAME, 10.0, attempts=4)
         [row] = dead_rows([letter], limit=5)
         assert row.attempts == 4
         out = StringIO()

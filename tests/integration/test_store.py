@@ -166,6 +166,7 @@ class TestClaims:
             "bad em",
             422,
         )
+        assert letter.attempts == 1
         [stats] = await store.stats(now=NOW + 31)
         assert (stats.queued, stats.in_flight, stats.retrying, stats.delivered, stats.dead) == (
             2,

@@ -170,6 +170,8 @@ class DeadLetter(msgspec.Struct, frozen=True):
     http_status: int | None
     reason: str
     dead_at: float
+    #: Attempts made before it died (0: refused before any request, e.g. expired at claim).
+    attempts: int = 0
 
 
 class Store(Protocol):

@@ -250,6 +250,7 @@ class MemoryStore:
                 r.http_status,
                 r.message,
                 r.finished_at or 0.0,
+                r.attempts,
             )
             for r in sorted(self._rows.values(), key=lambda r: r.id)
             if r.state == "dead"

@@ -105,7 +105,7 @@ ORDER BY n.destination;
 
 -- name: dead_letters
 SELECT d.id, d.destination, e.event_name, e.event_id, e.event_time, d.last_http_status,
-    d.last_message, d.finished_at
+    d.last_message, d.finished_at, d.attempts
 FROM deliveries d JOIN events e ON e.id = d.event_row
 WHERE d.state = 'dead'
     AND (:destination IS NULL OR d.destination = :destination)
