@@ -156,7 +156,7 @@ def print_status(report: StatusReport, console: Console) -> None:
     fit the console (80 columns, or a pipe), each destination is printed as a block instead.
     """
     table = Table(title="pinbridge delivery")
-    columns = ("destination", "queued", "in flight", "retrying", "delivered", "dead letters")
+    columns = ("destination", "queued", "in flight", "retrying", "delivered 1h", "dead letters")
     for column in (*columns, "dead 1h", "state"):
         left = column in ("destination", "state")
         table.add_column(column, justify="left" if left else "right", no_wrap=True)
@@ -224,7 +224,7 @@ def _print_destination_blocks(report: StatusReport, console: Console) -> None:
         )
         last_hour = f"[yellow]{recent:,}[/yellow]" if recent else "0"
         console.print(
-            f"  delivered {row.delivered:,}, dead letters {row.dead:,} "
+            f"  delivered in the last hour {row.delivered:,}, dead letters {row.dead:,} "
             f"({last_hour} in the last hour)"
         )
 

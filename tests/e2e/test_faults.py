@@ -80,7 +80,7 @@ class TestTransientFaults:
         assert log.resent() == 0
         code, rows = pinbridge.status()
         assert code == 0
-        assert rows["pinterest"]["delivered"] == "600"
+        assert rows["pinterest"]["delivered 1h"] == "600"
         assert rows["pinterest"]["dead letters"] == "0"
 
     def test_faults_set_at_run_time_are_ridden_out(self, stack: Stack) -> None:
@@ -110,7 +110,7 @@ class TestPermanentFailure:
         code, rows = pinbridge.status()
         assert code == 3  # a dead letter added within the hour
         assert rows["pinterest"]["queued"] == "0"
-        assert rows["pinterest"]["delivered"] == "1"
+        assert rows["pinterest"]["delivered 1h"] == "1"
         assert emulator.stats()["failed_by_reason"] == {"event_name": 1}
 
         unrelated = pinbridge.cli("replay", "--reason", "rate limit")
@@ -127,7 +127,7 @@ class TestPermanentFailure:
         wait_until(lambda: not log.missing({"quote-1"}), timeout=20, what="the replayed event")
         assert log.records[0]["event"]["event_name"] == "quote"
         wait_until(lambda: dead_letters(pinbridge) == 0, timeout=10, what="no dead letters")
-        assert pinbridge.status()[1]["pinterest"]["delivered"] == "2"
+        assert pinbridge.status()[1]["pinterest"]["delivered 1h"] == "2"
 
 
 class TestStoppedDestination:
@@ -144,7 +144,7 @@ class TestStoppedDestination:
         assert code == 2
         assert row["state"].startswith("stopped:")
         assert "401" in row["state"]
-        assert (row["queued"], row["delivered"], row["dead letters"]) == ("120", "0", "0")
+        assert (row["queued"], row["delivered 1h"], row["dead letters"]) == ("120", "0", "0")
         assert emulator.stats()["requests_by_status"]["401"] >= 2
         assert emulator.stats()["received"] == 0
 
@@ -154,4 +154,4 @@ class TestStoppedDestination:
         wait_until(lambda: not log.missing(set(ids)), timeout=20, what="delivery after the fix")
         code, rows = pinbridge.status()
         assert code == 0
-        assert (rows["pinterest"]["delivered"], rows["pinterest"]["state"]) == ("120", "ok")
+        assert (rows["pinterest"]["delivered 1h"], rows["pinterest"]["state"]) == ("120", "ok")
