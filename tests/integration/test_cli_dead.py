@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from pinbridge.cli import main
-from pinbridge.cli_diagnostics import DeadList, dead_rows, print_dead, print_status
+from pinbridge.cli_dead import DeadList, dead_rows, print_dead
+from pinbridge.cli_diagnostics import print_status
 from pinbridge.diagnostics import status_report
 from pinbridge.store import Completion, DeadLetter, PendingEvent, PendingInput, open_store
 from tests.integration.test_cli_store import _unused_port
