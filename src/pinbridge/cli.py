@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -22,7 +23,13 @@ from rich.table import Table
 from pinbridge import __version__
 from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
 from pinbridge.cli_diagnostics import run_with_store, store_unavailable
-from pinbridge.config import DEV_WRITE_KEY, Settings, load_settings, store_session
+from pinbridge.config import (
+    DEV_WRITE_KEY,
+    Settings,
+    load_settings,
+    require_tokens,
+    store_session,
+)
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, person_keys
 from pinbridge.importer import (
@@ -61,6 +68,14 @@ _config_option = click.option(
 def _settings(config_path: Path | None) -> Settings:
     try:
         return load_settings(config_path, os.environ)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _require_tokens(settings: Settings) -> None:
+    """Every destination's token, for the commands that talk to Pinterest."""
+    try:
+        require_tokens(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -152,6 +167,7 @@ def _serving_settings(config_path: Path | None) -> Settings:
 def run(config_path: Path | None, host: str | None, port: int | None, no_sender: bool) -> None:
     """Run the collector and the sender in one process (or the collector alone)."""
     settings = _serving_settings(config_path)
+    _require_tokens(settings)
     server = msgspec.structs.replace(
         settings.server, host=host or settings.server.host, port=port or settings.server.port
     )
@@ -199,6 +215,7 @@ def worker(config_path: Path | None) -> None:
             "a worker needs a configured destination (PINTEREST_AD_ACCOUNT_ID and "
             "PINTEREST_ACCESS_TOKEN, or [[destinations]])"
         )
+    _require_tokens(settings)
     try:
         service = build_service(settings, with_collector=False)
     except StoreError as exc:
@@ -319,9 +336,32 @@ def configure_logging() -> None:
     )
 
 
+def _eqs_needs_tokens(command: click.Command) -> click.Command:
+    """``quality`` asks Pinterest for the Event Quality Score unless ``--no-eqs``: only then
+    does it need the destinations' tokens (checked here, before it starts)."""
+    callback = command.callback
+    if callback is None:
+        return command
+
+    @functools.wraps(callback)
+    def checked(**kwargs: Any) -> Any:
+        if not kwargs.get("no_eqs"):
+            try:
+                require_tokens(_settings(kwargs.get("config_path")))
+            except ConfigError as exc:
+                raise click.ClickException(
+                    f"{exc} (needed to ask Pinterest for the Event Quality Score; "
+                    "--no-eqs does without)"
+                ) from exc
+        return callback(**kwargs)
+
+    command.callback = checked
+    return command
+
+
 main.add_command(emulator)
 for _command in DIAGNOSTIC_COMMANDS:  # status, quality, catalog, dashboard
-    main.add_command(_command)
+    main.add_command(_eqs_needs_tokens(_command) if _command.name == "quality" else _command)
 
 
 @main.command("import")

@@ -46,6 +46,7 @@ __all__ = [
     "StoreSettings",
     "load_settings",
     "open_configured_store",
+    "require_tokens",
 ]
 
 DEFAULT_CONFIG_FILE = Path("pinbridge.toml")
@@ -305,20 +306,39 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
 
 
 def _resolve_destinations(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """Fill each destination's token from its ``token_env`` variable when that is set; a
+    missing one is left empty, for :func:`require_tokens` to report where it matters."""
     resolved = []
     for destination in settings.destinations:
         if destination.token_env and not destination.token:
-            token = env.get(destination.token_env, "")
-            if not token:
-                raise ConfigError(
-                    f"destination {destination.name!r}: environment variable "
-                    f"{destination.token_env} is not set"
-                )
-            destination = msgspec.structs.replace(destination, token=token)
+            destination = msgspec.structs.replace(
+                destination, token=env.get(destination.token_env, "")
+            )
         resolved.append(destination)
     if not resolved:
         return msgspec.structs.replace(settings, embedded_emulator=True)
     return msgspec.structs.replace(settings, destinations=tuple(resolved))
+
+
+def require_tokens(settings: Settings) -> None:
+    """Check that every destination has its token (commands that talk to Pinterest: ``run``,
+    ``worker``, ``quality``'s Event Quality Score).
+
+    Raises:
+        ConfigError: naming the first destination without one, and where it was to come from.
+    """
+    for destination in settings.destinations:
+        if destination.token:
+            continue
+        if destination.token_env:
+            raise ConfigError(
+                f"destination {destination.name!r}: environment variable "
+                f"{destination.token_env} is not set"
+            )
+        raise ConfigError(
+            f"destination {destination.name!r} has no token: set token, token_env or "
+            "PINTEREST_ACCESS_TOKEN"
+        )
 
 
 def _check(settings: Settings) -> None:
@@ -329,11 +349,6 @@ def _check(settings: Settings) -> None:
         if not _ACCOUNT.fullmatch(destination.ad_account_id):
             raise ConfigError(
                 f"destination {destination.name!r}: ad_account_id must be 1 to 18 digits"
-            )
-        if not destination.token:
-            raise ConfigError(
-                f"destination {destination.name!r} has no token: set token, token_env or "
-                "PINTEREST_ACCESS_TOKEN"
             )
     for destination in settings.destinations:
         if destination.click_window_days not in CLICK_WINDOW_DAYS:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pinbridge.config import load_settings
+from pinbridge.config import load_settings, require_tokens
 from pinbridge.errors import ConfigError
 
 
@@ -91,8 +91,6 @@ token = "t2"
         [
             ("[server]\nprot = 1\n", {}, "prot"),
             ("[[destinations]]\nname='a'\nad_account_id='x1'\ntoken='t'\n", {}, "1 to 18 digits"),
-            ("[[destinations]]\nname='a'\nad_account_id='1'\n", {}, "no token"),
-            ("[[destinations]]\nname='a'\nad_account_id='1'\ntoken_env='NOPE'\n", {}, "NOPE"),
             ("[delivery]\nbatch_size = 5000\n", {}, "batch_size"),
             ("[store]\nsynchronous = 'OFF'\n", {}, "synchronous"),
             ("[transform]\nunmapped = 'keep'\n", {}, "unmapped"),
@@ -128,6 +126,33 @@ token = "t2"
         with pytest.raises(ConfigError, match=r"dashboard\.password is too short") as caught:
             load_settings(path, {})
         assert "tiny-secret" not in str(caught.value)
+
+
+class TestRequirements:
+    """Tokens and write keys are checked by the commands that need them, not on loading."""
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("[[destinations]]\nname='a'\nad_account_id='1'\n", "'a' has no token"),
+            (
+                "[[destinations]]\nname='a'\nad_account_id='1'\ntoken_env='NOPE'\n",
+                "^destination 'a': environment variable NOPE is not set$",
+            ),
+        ],
+    )
+    def test_missing_token(self, tmp_path, text, message):
+        """Settings without a token load; require_tokens says which one is missing."""
+        settings = load_settings(write(tmp_path, text), {"PINBRIDGE_WRITE_KEYS": "k"})
+        with pytest.raises(ConfigError, match=message):
+            require_tokens(settings)
+
+    def test_token_from_its_variable(self, tmp_path):
+        """A token_env that is set satisfies require_tokens."""
+        text = "[[destinations]]\nname='a'\nad_account_id='1'\ntoken_env='SHOP'\n"
+        settings = load_settings(write(tmp_path, text), {"SHOP": "t", "PINBRIDGE_WRITE_KEYS": "k"})
+        require_tokens(settings)
+        assert settings.destinations[0].token == "t"
 
 
 class TestDisplayUrl:
