@@ -28,6 +28,7 @@ from pinbridge.config import (
     Settings,
     load_settings,
     require_tokens,
+    require_write_keys,
     store_session,
 )
 from pinbridge.errors import ConfigError
@@ -168,6 +169,10 @@ def run(config_path: Path | None, host: str | None, port: int | None, no_sender:
     """Run the collector and the sender in one process (or the collector alone)."""
     settings = _serving_settings(config_path)
     _require_tokens(settings)
+    try:
+        require_write_keys(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     server = msgspec.structs.replace(
         settings.server, host=host or settings.server.host, port=port or settings.server.port
     )
@@ -208,7 +213,8 @@ def migrate(config_path: Path | None) -> None:
 @main.command()
 @_config_option
 def worker(config_path: Path | None) -> None:
-    """Run the sender only (to scale delivery out beside `pinbridge run`)."""
+    """Run the sender only (to scale delivery out beside `pinbridge run`). It serves no HTTP,
+    so it needs the destinations' tokens but no write keys."""
     settings = _serving_settings(config_path)
     if settings.embedded_emulator:
         raise click.ClickException(
@@ -220,6 +226,15 @@ def worker(config_path: Path | None) -> None:
         service = build_service(settings, with_collector=False)
     except StoreError as exc:
         raise store_unavailable(settings, exc) from None
+    destinations = ", ".join(
+        f"{d.name} (ad account {d.ad_account_id} at {d.api_base}{', test mode' if d.test else ''})"
+        for d in settings.destinations
+    )
+    click.echo(
+        f"pinbridge {__version__} worker: sending to {destinations}; "
+        f"store {settings.store.display_url}",
+        err=True,
+    )
     asyncio.run(_serve_without_http(service))
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "load_settings",
     "open_configured_store",
     "require_tokens",
+    "require_write_keys",
 ]
 
 DEFAULT_CONFIG_FILE = Path("pinbridge.toml")
@@ -241,6 +242,10 @@ def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
     ``pinterest``), ``PINTEREST_API_BASE``, ``PINBRIDGE_DEFAULT_REGION``,
     ``PINBRIDGE_DASHBOARD_PASSWORD`` (the dashboard user ``admin``).
 
+    Tokens and write keys are not required here: only the commands that talk to Pinterest or
+    serve the collector need them, and check them with :func:`require_tokens` and
+    :func:`require_write_keys`.
+
     Raises:
         ConfigError: the file is missing, is not TOML, or has a wrong key or value.
     """
@@ -341,6 +346,20 @@ def require_tokens(settings: Settings) -> None:
         )
 
 
+def require_write_keys(settings: Settings) -> None:
+    """Check that the collector has write keys of its own when it feeds Pinterest (``run``):
+    the published development key works only with the embedded emulator.
+
+    Raises:
+        ConfigError: destinations are configured and no write key is.
+    """
+    if settings.destinations and not settings.server.write_keys:
+        raise ConfigError(
+            "write keys are required when sending to Pinterest: set PINBRIDGE_WRITE_KEYS or "
+            "[server] write_keys (the development key works only with the embedded emulator)"
+        )
+
+
 def _check(settings: Settings) -> None:
     names = [d.name for d in settings.destinations]
     if len(set(names)) != len(names):
@@ -369,11 +388,6 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"destination {destination.name!r}: {unknown[0]!r} is not a Pinterest event name"
             )
-    if settings.destinations and not settings.server.write_keys:
-        raise ConfigError(
-            "write keys are required when sending to Pinterest: set PINBRIDGE_WRITE_KEYS or "
-            "[server] write_keys (the development key works only with the embedded emulator)"
-        )
     _check_server(settings.server)
     if settings.dashboard.password:
         _check_password("dashboard.password", settings.dashboard.password)

@@ -155,3 +155,15 @@ class TestTokensOnlyWhereUsed:
         result = invoke(*args, "--config", str(config))
         assert result.exit_code == 1
         assert MISSING in result.output and "Traceback" not in result.output
+
+
+class TestWorker:
+    def test_no_write_keys_needed_and_a_banner(self, config, database, spawn):
+        """A worker serves no HTTP: it starts without write keys, and says so in one line
+        naming its destinations and the store."""
+        config.write_text(config.read_text().replace('write_keys = ["wk_0123456789abcdef"]', ""))
+        worker = spawn("worker", "--config", str(config), PINTEREST_TOKEN_SHOP="tok")
+        line = read_until(worker, "worker: sending to").splitlines()[-1]
+        assert "shop (ad account 111" in line and "write key" not in line
+        assert f"store sqlite:///{database}" in line
+        assert worker.poll() is None

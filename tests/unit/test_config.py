@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pinbridge.config import load_settings, require_tokens
+from pinbridge.config import load_settings, require_tokens, require_write_keys
 from pinbridge.errors import ConfigError
 
 
@@ -100,7 +100,6 @@ token = "t2"
                 {"PINBRIDGE_WRITE_KEYS": "k"},
                 "'buy' is not a Pinterest event name",
             ),
-            ("[[destinations]]\nname='a'\nad_account_id='1'\ntoken='t'\n", {}, "write keys"),
             ("[transform.mapping]\n'Order Completed' = 'purchase'\n", {}, "purchase"),
             ("not toml [", {}, "TOML"),
         ],
@@ -153,6 +152,15 @@ class TestRequirements:
         settings = load_settings(write(tmp_path, text), {"SHOP": "t", "PINBRIDGE_WRITE_KEYS": "k"})
         require_tokens(settings)
         assert settings.destinations[0].token == "t"
+
+    def test_write_keys(self, tmp_path):
+        """A destination without write keys loads; require_write_keys refuses it, and accepts
+        the embedded emulator or configured keys."""
+        text = "[[destinations]]\nname='a'\nad_account_id='1'\ntoken='t'\n"
+        with pytest.raises(ConfigError, match="write keys are required"):
+            require_write_keys(load_settings(write(tmp_path, text), {}))
+        require_write_keys(load_settings(write(tmp_path, text), {"PINBRIDGE_WRITE_KEYS": "k"}))
+        require_write_keys(load_settings(None, {}))
 
 
 class TestDisplayUrl:
