@@ -168,6 +168,14 @@ def _serving_settings(config_path: Path | None) -> Settings:
 def run(config_path: Path | None, host: str | None, port: int | None, no_sender: bool) -> None:
     """Run the collector and the sender in one process (or the collector alone)."""
     settings = _serving_settings(config_path)
+    if no_sender and settings.embedded_emulator:
+        raise click.BadParameter(
+            "the embedded emulator is delivered to by this process's own sender only (a "
+            "worker cannot reach it), so accepted events would never be sent: configure a "
+            "destination ([[destinations]], or PINTEREST_AD_ACCOUNT_ID and "
+            "PINTEREST_ACCESS_TOKEN) or leave --no-sender out",
+            param_hint="--no-sender",
+        )
     _require_tokens(settings)
     try:
         require_write_keys(settings)
@@ -181,7 +189,7 @@ def run(config_path: Path | None, host: str | None, port: int | None, no_sender:
         service = build_service(settings, with_sender=not no_sender)
     except StoreError as exc:
         raise store_unavailable(settings, exc) from None
-    _print_banner(settings, service)
+    _print_banner(settings, service, sender=not no_sender)
     uvicorn.run(
         service.app,
         host=server.host,
@@ -247,7 +255,7 @@ async def _serve_without_http(service: Service) -> None:
         await stop.wait()
 
 
-def _print_banner(settings: Settings, service: Service) -> None:
+def _print_banner(settings: Settings, service: Service, *, sender: bool = True) -> None:
     base = f"http://{settings.server.host}:{settings.server.port}"
     console = Console(stderr=True, soft_wrap=True)
     console.print(f"[bold]pinbridge {__version__}[/bold] on {base}")
@@ -260,6 +268,8 @@ def _print_banner(settings: Settings, service: Service) -> None:
         )
     console.print(f"  health       {base}/healthz")
     console.print(f"  store        {settings.store.display_url}")
+    if not sender:
+        console.print("  sender       off (--no-sender): `pinbridge worker` processes deliver")
     for destination in effective_destinations(settings):
         if service.embedded_emulator is not None:
             console.print(

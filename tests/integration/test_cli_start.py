@@ -64,6 +64,19 @@ def invoke(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(main, list(args), env=env)
 
 
+def run_briefly(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A command expected to stop at once (a server that starts instead fails the test)."""
+    return subprocess.run(
+        [*PINBRIDGE, *args],
+        cwd=cwd,
+        env=environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINBRIDGE_", "PINTEREST_"))}
     return {**env, "LC_ALL": "C", **extra}
@@ -167,3 +180,22 @@ class TestWorker:
         assert "shop (ad account 111" in line and "write key" not in line
         assert f"store sqlite:///{database}" in line
         assert worker.poll() is None
+
+
+class TestRun:
+    def test_no_sender_with_the_embedded_emulator_is_refused(self, tmp_path):
+        """--no-sender with the embedded emulator would accept events nobody delivers."""
+        done = run_briefly("run", "--no-sender", "--port", str(unused_port()), cwd=tmp_path)
+        assert done.returncode == 2
+        assert "--no-sender" in done.stderr and "embedded emulator" in done.stderr
+        assert not (tmp_path / "var").exists()
+
+    def test_no_sender_shows_in_the_banner(self, config, database, spawn):
+        """With --no-sender the banner says the sender is off."""
+        port = str(unused_port())
+        run = spawn(
+            "run", "--no-sender", "--config", str(config), "--port", port,
+            PINTEREST_TOKEN_SHOP="tok",
+        )  # fmt: skip
+        banner = read_until(run, "destination")
+        assert "sender       off" in banner
