@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Options for `pinbridge run`: make run ARGS="--port 8089" (or ARGS="--config prod.toml").
+ARGS ?=
 
 .PHONY: run test check bench clean
 
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/pinbridge run
+	$(BIN)/pinbridge run $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

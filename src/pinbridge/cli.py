@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -158,15 +160,28 @@ def _serving_settings(config_path: Path | None) -> Settings:
 
 @main.command()
 @_config_option
-@click.option("--host", default=None, help="Interface to listen on (default: [server] host).")
-@click.option("--port", type=int, default=None, help="Port (default: [server] port, 8080).")
+@click.option(
+    "--host",
+    default=None,
+    help="Interface to listen on (default: PINBRIDGE_HOST, else [server] host, 127.0.0.1).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port (default: PINBRIDGE_PORT, else [server] port, 8080).",
+)
 @click.option(
     "--no-sender",
     is_flag=True,
     help="Collector only: leave delivery to `pinbridge worker` processes (PostgreSQL).",
 )
 def run(config_path: Path | None, host: str | None, port: int | None, no_sender: bool) -> None:
-    """Run the collector and the sender in one process (or the collector alone)."""
+    """Run the collector and the sender in one process (or the collector alone).
+
+    The address is --host/--port, else PINBRIDGE_HOST/PINBRIDGE_PORT, else [server] host and
+    port (127.0.0.1:8080).
+    """
     settings = _serving_settings(config_path)
     if no_sender and settings.embedded_emulator:
         raise click.BadParameter(
@@ -185,6 +200,7 @@ def run(config_path: Path | None, host: str | None, port: int | None, no_sender:
         settings.server, host=host or settings.server.host, port=port or settings.server.port
     )
     settings = msgspec.structs.replace(settings, server=server)
+    _check_port(server.host, server.port)
     try:
         service = build_service(settings, with_sender=not no_sender)
     except StoreError as exc:
@@ -253,6 +269,31 @@ async def _serve_without_http(service: Service) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with service.app.router.lifespan_context(service.app):
         await stop.wait()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, before anything is opened or printed, an address that cannot be listened on.
+
+    Bound as uvicorn binds (``SO_REUSEADDR``), so that only a socket that is listening
+    there, not one closing, makes the port busy.
+    """
+    where = f"{host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {where}: {exc.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise click.ClickException(
+                        f"port {port} is in use ({where}): use --port, PINBRIDGE_PORT or "
+                        "[server] port"
+                    ) from None
+                raise click.ClickException(f"cannot listen on {where}: {exc.strerror}") from None
 
 
 def _print_banner(settings: Settings, service: Service, *, sender: bool = True) -> None:

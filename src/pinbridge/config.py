@@ -240,7 +240,8 @@ def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
     Environment variables: ``PINBRIDGE_DATABASE_URL``, ``PINBRIDGE_WRITE_KEYS`` (comma
     separated), ``PINTEREST_AD_ACCOUNT_ID`` + ``PINTEREST_ACCESS_TOKEN`` (a destination named
     ``pinterest``), ``PINTEREST_API_BASE``, ``PINBRIDGE_DEFAULT_REGION``,
-    ``PINBRIDGE_DASHBOARD_PASSWORD`` (the dashboard user ``admin``).
+    ``PINBRIDGE_DASHBOARD_PASSWORD`` (the dashboard user ``admin``), ``PINBRIDGE_HOST``,
+    ``PINBRIDGE_PORT``.
 
     Tokens and write keys are not required here: only the commands that talk to Pinterest or
     serve the collector need them, and check them with :func:`require_tokens` and
@@ -296,6 +297,13 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         _section(data, "dashboard")["password"] = password
     if env.get("PINBRIDGE_DEFAULT_REGION"):
         _section(data, "transform")["default_region"] = env["PINBRIDGE_DEFAULT_REGION"]
+    if env.get("PINBRIDGE_HOST"):
+        _section(data, "server")["host"] = env["PINBRIDGE_HOST"].strip()
+    if env.get("PINBRIDGE_PORT"):
+        port = env["PINBRIDGE_PORT"].strip()
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"PINBRIDGE_PORT must be a port number (1 to 65535), not {port!r}")
+        _section(data, "server")["port"] = int(port)
     account, token = env.get("PINTEREST_AD_ACCOUNT_ID"), env.get("PINTEREST_ACCESS_TOKEN")
     destinations = data.setdefault("destinations", [])
     if account and not destinations:

@@ -199,3 +199,25 @@ class TestRun:
         )  # fmt: skip
         banner = read_until(run, "destination")
         assert "sender       off" in banner
+
+    @pytest.mark.parametrize("how", ["flag", "env"])
+    def test_busy_port(self, tmp_path, how):
+        """A port in use is refused before the banner, naming the ways to choose another."""
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = str(busy.getsockname()[1])
+            if how == "flag":
+                done = run_briefly("run", "--port", port, cwd=tmp_path)
+            else:
+                done = run_briefly("run", cwd=tmp_path, PINBRIDGE_PORT=port)
+        assert done.returncode == 1
+        assert f"port {port} is in use" in done.stderr
+        assert "--port, PINBRIDGE_PORT or [server] port" in done.stderr
+        assert "collector" not in done.stderr and not (tmp_path / "var").exists()
+
+    def test_port_from_the_environment(self, tmp_path, spawn):
+        """PINBRIDGE_PORT and PINBRIDGE_HOST choose the address when no flag does."""
+        port = unused_port()
+        run = spawn("run", PINBRIDGE_PORT=str(port), PINBRIDGE_HOST="127.0.0.1")
+        assert f"on http://127.0.0.1:{port}" in read_until(run, " on http://")

@@ -100,6 +100,8 @@ token = "t2"
                 {"PINBRIDGE_WRITE_KEYS": "k"},
                 "'buy' is not a Pinterest event name",
             ),
+            ("", {"PINBRIDGE_PORT": "80a"}, "^PINBRIDGE_PORT must be a port number"),
+            ("", {"PINBRIDGE_PORT": "70000"}, "^PINBRIDGE_PORT must be a port number"),
             ("[transform.mapping]\n'Order Completed' = 'purchase'\n", {}, "purchase"),
             ("not toml [", {}, "TOML"),
         ],
@@ -108,6 +110,13 @@ token = "t2"
         """A wrong file is a ConfigError that names what is wrong."""
         with pytest.raises(ConfigError, match=message):
             load_settings(write(tmp_path, text), env)
+
+    def test_host_and_port_from_the_environment(self, tmp_path):
+        """PINBRIDGE_HOST and PINBRIDGE_PORT replace [server] host and port."""
+        path = write(tmp_path, "[server]\nhost = '127.0.0.1'\nport = 9000\n")
+        server = load_settings(path, {"PINBRIDGE_HOST": "0.0.0.0", "PINBRIDGE_PORT": "8089"}).server
+        assert (server.host, server.port) == ("0.0.0.0", 8089)
+        assert load_settings(path, {}).server.port == 9000
 
     def test_short_dashboard_password_from_environment(self, tmp_path):
         """PINBRIDGE_DASHBOARD_PASSWORD under 12 characters stops the start; the message names
