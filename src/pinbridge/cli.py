@@ -19,18 +19,21 @@ import msgspec
 import structlog
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from pinbridge import __version__
 from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
-from pinbridge.cli_diagnostics import run_with_store, store_unavailable
+from pinbridge.cli_diagnostics import StoreUnavailable, run_with_store, store_unavailable
 from pinbridge.config import (
     DEV_WRITE_KEY,
     Settings,
     load_settings,
     require_tokens,
     require_write_keys,
+    sqlite_path,
+    store_location,
     store_session,
 )
 from pinbridge.errors import ConfigError
@@ -81,6 +84,20 @@ def _require_tokens(settings: Settings) -> None:
         require_tokens(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _existing_store(settings: Settings) -> None:
+    """``settings``, once their SQLite file is known to exist: only ``run``, ``worker`` and
+    ``migrate`` create one, so that a command run from another directory never fills a new,
+    empty database that no server reads (exit status 4, as for a store that cannot be reached).
+    """
+    path = sqlite_path(settings)
+    if path is not None and not path.exists():
+        raise StoreUnavailable(
+            f"no database at {path} yet: start `pinbridge run` first (a relative "
+            "sqlite:/// path is read from the working directory; PINBRIDGE_DATABASE_URL or "
+            "[store] url names another)"
+        )
 
 
 @click.group()
@@ -231,7 +248,7 @@ def migrate(config_path: Path | None) -> None:
         raise store_unavailable(settings, exc) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{settings.store.display_url}: schema version {version}")
+    click.echo(f"{store_location(settings)}: schema version {version}")
 
 
 @main.command()
@@ -256,7 +273,7 @@ def worker(config_path: Path | None) -> None:
     )
     click.echo(
         f"pinbridge {__version__} worker: sending to {destinations}; "
-        f"store {settings.store.display_url}",
+        f"store {store_location(settings)}",
         err=True,
     )
     asyncio.run(_serve_without_http(service))
@@ -308,7 +325,7 @@ def _print_banner(settings: Settings, service: Service, *, sender: bool = True) 
             f"  write key    {DEV_WRITE_KEY} (development default; set PINBRIDGE_WRITE_KEYS)"
         )
     console.print(f"  health       {base}/healthz")
-    console.print(f"  store        {settings.store.display_url}")
+    console.print(f"  store        {escape(store_location(settings))}")
     if not sender:
         console.print("  sender       off (--no-sender): `pinbridge worker` processes deliver")
     for destination in effective_destinations(settings):
@@ -350,6 +367,7 @@ def replay(
             + ", ".join(names),
             param_hint="--destination",
         )
+    _existing_store(settings)
     count = run_with_store(settings, _replay(settings, reason, since_time, destination))
     click.echo(f"{count:,} dead letters queued again.")
 
@@ -478,6 +496,7 @@ def import_(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--map") from None
     report = report or file.with_name(file.name + ".report.csv")
+    _existing_store(settings)
     try:
         total = count_rows(file, file_format)
     except NotUtf8Error as exc:
@@ -490,8 +509,14 @@ def import_(
         f"imported, {summary.rejected:,} rejected, {summary.dropped:,} dropped, "
         f"{summary.ignored:,} ignored; report: {report}"
     )
+    where = store_location(settings)
     if summary.accepted:
-        click.echo("Accepted events are delivered by `pinbridge run` (or a worker).")
+        click.echo(
+            f"Accepted events wait in {where} for `pinbridge run` (or a worker) on that "
+            "store to deliver them."
+        )
+    else:
+        click.echo(f"Store: {where}.")
 
 
 def _pair(mapping: str) -> tuple[str, str]:
@@ -556,6 +581,7 @@ def forget(
         user_ids=user_ids,
         anonymous_ids=anonymous_ids,
     )
+    _existing_store(settings)
     report = run_with_store(settings, _forget(settings, keys, needles))
     click.echo(
         f"Removed {report.persons} person(s), {report.identifiers} identifier(s), "
@@ -607,6 +633,7 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
             f"or a time ago (2h, 7d), not {since!r}",
             param_hint="--since",
         ) from None
+    _existing_store(settings)
     rows = run_with_store(
         settings, _attribution(settings, since_time, window_seconds, quiet=as_json)
     )

@@ -48,6 +48,8 @@ __all__ = [
     "open_configured_store",
     "require_tokens",
     "require_write_keys",
+    "sqlite_path",
+    "store_location",
 ]
 
 DEFAULT_CONFIG_FILE = Path("pinbridge.toml")
@@ -506,6 +508,22 @@ def _check_server(server: ServerSettings) -> None:
                 raise ConfigError(
                     f"server.cors_origins: {origin!r} is not an origin (https://host[:port])"
                 )
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    """The SQLite file ``[store] url`` names, made absolute against the working directory
+    (which a relative ``sqlite:///var/pinbridge.db`` depends on); ``None`` for other stores."""
+    url = settings.store.url
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///")).absolute()
+
+
+def store_location(settings: Settings) -> str:
+    """The store as a person should read it: an SQLite file's absolute path, otherwise the URL
+    with its secrets masked."""
+    path = sqlite_path(settings)
+    return f"{path} (SQLite)" if path is not None else settings.store.display_url
 
 
 @asynccontextmanager

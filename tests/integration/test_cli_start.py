@@ -178,7 +178,7 @@ class TestWorker:
         worker = spawn("worker", "--config", str(config), PINTEREST_TOKEN_SHOP="tok")
         line = read_until(worker, "worker: sending to").splitlines()[-1]
         assert "shop (ad account 111" in line and "write key" not in line
-        assert f"store sqlite:///{database}" in line
+        assert f"store {database} (SQLite)" in line
         assert worker.poll() is None
 
 
@@ -199,6 +199,12 @@ class TestRun:
         )  # fmt: skip
         banner = read_until(run, "destination")
         assert "sender       off" in banner
+
+    def test_banner_shows_the_absolute_store_path(self, tmp_path, spawn):
+        """The default store is relative to the working directory: the banner shows where."""
+        run = spawn("run", "--port", str(unused_port()))
+        banner = read_until(run, "store")
+        assert f"store        {tmp_path / 'var' / 'pinbridge.db'} (SQLite)" in banner
 
     @pytest.mark.parametrize("how", ["flag", "env"])
     def test_busy_port(self, tmp_path, how):
@@ -221,3 +227,39 @@ class TestRun:
         port = unused_port()
         run = spawn("run", PINBRIDGE_PORT=str(port), PINBRIDGE_HOST="127.0.0.1")
         assert f"on http://127.0.0.1:{port}" in read_until(run, " on http://")
+
+
+class TestNoNewDatabase:
+    """Only run, worker and migrate create the SQLite database."""
+
+    @pytest.mark.parametrize(
+        "args",
+        [["replay"], ["forget", "--email", "a@example.com"], ["report", "attribution"]],
+        ids=" ".join,
+    )
+    def test_refused_exit_4(self, tmp_path, monkeypatch, args):
+        """Run elsewhere than the server's folder, a command names the absolute path it
+        looked at, exits 4 and creates nothing."""
+        monkeypatch.chdir(tmp_path)
+        result = invoke(*args)
+        assert result.exit_code == 4, result.output
+        assert f"no database at {tmp_path / 'var' / 'pinbridge.db'} yet" in result.output
+        assert not (tmp_path / "var").exists()
+
+    def test_import_refused(self, tmp_path, monkeypatch):
+        """An import does not fill a new database that no server reads."""
+        monkeypatch.chdir(tmp_path)
+        crm = tmp_path / "crm.csv"
+        crm.write_text("Order,Email,Purchased\n1,a@example.com,2026-01-01\n")
+        result = invoke("import", str(crm))
+        assert result.exit_code == 4, result.output
+        assert "no database at" in result.output and "start `pinbridge run` first" in result.output
+        assert not (tmp_path / "var").exists()
+        assert not crm.with_name("crm.csv.report.csv").exists()
+
+    def test_migrate_creates_it(self, tmp_path, monkeypatch):
+        """migrate creates the database and prints its absolute path."""
+        monkeypatch.chdir(tmp_path)
+        result = invoke("migrate")
+        assert result.exit_code == 0, result.output
+        assert f"{tmp_path / 'var' / 'pinbridge.db'} (SQLite): schema version" in result.output

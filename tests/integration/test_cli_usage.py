@@ -40,6 +40,7 @@ def _run(tmp_path, monkeypatch):
     def run(*args: str):
         return CliRunner().invoke(main, [*args, "--config", str(config)])
 
+    assert run("migrate").exit_code == 0  # the commands below never create the database
     return run
 
 

@@ -24,6 +24,8 @@ def _run(tmp_path: Path):
     config = tmp_path / "pinbridge.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "pb.db"}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINBRIDGE_", "PINTEREST_"))}
+    migrate = [*PINBRIDGE, "migrate", "--config", str(config)]
+    subprocess.run(migrate, env=env, cwd=tmp_path, timeout=60, check=True, capture_output=True)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
