@@ -486,7 +486,12 @@ def import_(
     default_event: str,
     report: Path | None,
 ) -> None:
-    """Import offline conversions (CRM, point of sale) from a CSV or JSON Lines FILE."""
+    """Import offline conversions (CRM, point of sale) from a CSV or JSON Lines FILE.
+
+    Exit status: 0 every row was accepted, already imported, dropped or ignored; 1 a row was
+    rejected (the report says why, and the first ones are listed on stderr) or the file
+    cannot be imported; 4 the database cannot be reached, or does not exist yet.
+    """
     settings = _settings(config_path)
     file_format = file_format or (
         "jsonl" if file.suffix.lower() in (".jsonl", ".ndjson") else "csv"
@@ -517,6 +522,15 @@ def import_(
         )
     else:
         click.echo(f"Store: {where}.")
+    if summary.rejected:
+        for number, reasons in summary.rejections:
+            click.echo(f"row {number}: {reasons}", err=True)
+        if summary.rejected > len(summary.rejections):
+            click.echo(f"… and {summary.rejected - len(summary.rejections):,} more", err=True)
+        raise click.ClickException(
+            f"{summary.rejected:,} of {summary.rows:,} rows rejected (see {report}); fix them "
+            "and import the file again: rows already imported are not sent twice"
+        )
 
 
 def _pair(mapping: str) -> tuple[str, str]:

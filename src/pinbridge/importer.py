@@ -4,6 +4,9 @@ Rows are read in chunks, turned into offline input events (:mod:`pinbridge.offli
 accepted like any other event, in the same store: ``pinbridge run`` (or a worker) delivers
 them. Every row gets a line in the report, in the file's order: accepted, duplicate (already
 imported), dropped, ignored or rejected, with the reasons. A bad row never stops the import.
+A reason names the file's column and the field it was read as (``Total (value): must be a
+number``), never the internal event field it became (``properties.revenue``), and never the
+value.
 A file that is not UTF-8 is refused whole, before any row is read (:func:`count_rows`).
 
 Re-importing the same rows sends nothing twice: their event ids are stable (the file's event
@@ -14,28 +17,66 @@ than the 7 days after which Pinterest refuses a conversion anyway.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import msgspec
 
 from pinbridge.accept import Acceptor, ItemResult
+from pinbridge.mapping import name_key
 from pinbridge.metrics import Metrics
-from pinbridge.offline import ColumnMap, Row, missing_time, read_rows, row_to_message
+from pinbridge.offline import FIELDS, ColumnMap, Row, missing_time, read_rows, row_to_message
 
 __all__ = ["IMPORT_DEDUP_WINDOW", "ImportSummary", "NotUtf8Error", "count_rows", "import_rows"]
 
 #: Dedup window of imports: longer than Pinterest's 7-day limit on event age.
 IMPORT_DEDUP_WINDOW: Final = 8 * 86400.0
 CHUNK: Final = 500
+#: Rejected rows an :class:`ImportSummary` lists (the report has them all).
+LISTED_REJECTIONS: Final = 10
+#: Where a row's field ends up in the input event or the Pinterest event (indexes removed),
+#: so that a reason about it can name the column it came from.
+_FIELD_OF_PATH: Final[Mapping[str, str]] = {
+    "event": "event",
+    "event_name": "event",
+    "messageId": "event_id",
+    "event_id": "event_id",
+    "timestamp": "time",
+    "event_time": "time",
+    "userId": "user_id",
+    "context.traits.email": "email",
+    "context.traits.phone": "phone",
+    "context.traits.gender": "gender",
+    "context.traits.birthday": "birthday",
+    "context.traits.firstName": "first_name",
+    "context.traits.lastName": "last_name",
+    "context.traits.address.city": "city",
+    "context.traits.address.state": "state",
+    "context.traits.address.postalCode": "zip",
+    "context.traits.address.country": "country",
+    "properties.revenue": "value",
+    "custom_data.value": "value",
+    "properties.currency": "currency",
+    "custom_data.currency": "currency",
+    "properties.order_id": "order_id",
+    "custom_data.order_id": "order_id",
+    "properties.epik": "click_id",
+    "properties.products": "product_ids",
+    "custom_data.content_ids": "product_ids",
+    "properties.products.quantity": "quantity",
+    "custom_data.num_items": "quantity",
+}
+_INDEX = re.compile(r"\[\d+\]")
 _IGNORED: Final = (
     "event: not sent (the event name maps to no Pinterest event, or no destination takes it)"
 )
 
 
 class ImportSummary(msgspec.Struct):
-    """What an import did."""
+    """What an import did; ``rejections`` lists the first rejected rows (row number, reasons),
+    up to :data:`LISTED_REJECTIONS`."""
 
     rows: int = 0
     accepted: int = 0
@@ -43,6 +84,7 @@ class ImportSummary(msgspec.Struct):
     rejected: int = 0
     dropped: int = 0
     ignored: int = 0
+    rejections: list[tuple[int, str]] = msgspec.field(default_factory=list)
 
 
 async def import_rows(
@@ -73,33 +115,44 @@ async def import_rows(
         at = now()
         lines: list[list[str]] = []  # one per row of the chunk, in file order
         messages: list[dict[str, Any]] = []
-        owners: list[list[str]] = []
+        owners: list[tuple[list[str], Mapping[str, str]]] = []
         for row in chunk:
             line = [str(row.number), "rejected", "", ""]
             lines.append(line)
+            fields: Mapping[str, str] = {}
             try:
-                message = _row_message(row, columns, header=header, default_event=default_event)
+                fields = _fields(row, columns, header=header)
+                message = _row_message(row, fields, default_event=default_event)
             except ValueError as exc:
-                line[3] = str(exc)
+                line[3] = _relabel(str(exc), fields)
                 continue
             messages.append(message)
-            owners.append(line)
+            owners.append((line, fields))
         _count_rejected(acceptor.metrics, at, len(chunk) - len(messages))
         if messages:
             results = await acceptor.accept(messages, now=at, default_source="offline")
-            for line, result in zip(owners, results, strict=True):
-                line[1:] = [result.status, " ".join(result.event_ids), _why(result)]
+            for (line, fields), result in zip(owners, results, strict=True):
+                line[1:] = [result.status, " ".join(result.event_ids), _why(result, fields)]
         for line in lines:
             _count(summary, line[1])
+            if line[1] == "rejected" and len(summary.rejections) < LISTED_REJECTIONS:
+                summary.rejections.append((int(line[0]), line[3]))
         writer.writerows(lines)
         summary.rows += len(chunk)
         progress(len(chunk))
     return summary
 
 
-def _row_message(
-    row: Row, columns: ColumnMap, *, header: bool, default_event: str
-) -> dict[str, Any]:
+def _fields(row: Row, columns: ColumnMap, *, header: bool) -> Mapping[str, str]:
+    """field → column for this row (``{}`` for a row that could not be read).
+
+    Raises:
+        ValueError: a column named by ``--map`` is not in the file's header.
+    """
+    return {} if row.error else columns.resolve(list(row.columns), header=header)
+
+
+def _row_message(row: Row, fields: Mapping[str, str], *, default_event: str) -> dict[str, Any]:
     """The row's input event.
 
     Raises:
@@ -107,7 +160,6 @@ def _row_message(
     """
     if row.error:
         raise ValueError(row.error)
-    fields = columns.resolve(list(row.columns), header=header)
     if missing_time(row.columns, fields):
         raise ValueError("time: an offline conversion needs the time it happened")
     return row_to_message(row.columns, fields, default_event=default_event)
@@ -123,14 +175,38 @@ def _count_rejected(metrics: Metrics, now: float, count: int) -> None:
         metrics.tally.add(now, "rejected", "", "", count)
 
 
-def _why(result: ItemResult) -> str:
+def _why(result: ItemResult, fields: Mapping[str, str]) -> str:
     if result.status == "dropped":
         return result.reason
     if result.status == "ignored":
         # Not the accept path's warning: it quotes the event name, and a shifted CSV line can
         # put personal data in that column.
         return _IGNORED
-    return "; ".join(f"{p.field}: {p.message}" for p in result.errors)
+    return "; ".join(f"{_label(p.field, fields)}: {p.message}" for p in result.errors)
+
+
+def _label(path: str, fields: Mapping[str, str]) -> str:
+    """How a reason names what it is about: the column a row's field came from, followed by
+    the field when the column's name differs (``Total (value)``); a path that no field
+    feeds (``user_data``) is left as it is."""
+    field = path if path in FIELDS else None
+    key = _INDEX.sub("", path)
+    while field is None and key:
+        field = _FIELD_OF_PATH.get(key)
+        key = key.rpartition(".")[0]
+    if field is None:
+        return path
+    column = fields.get(field)
+    if column is None or name_key(column) == name_key(field):
+        return column or field
+    return f"{column} ({field})"
+
+
+def _relabel(reason: str, fields: Mapping[str, str]) -> str:
+    """A reason of this module or of :mod:`pinbridge.offline` (``value: ...``), its field
+    named as :func:`_label` names it."""
+    head, sep, rest = reason.partition(": ")
+    return f"{_label(head, fields)}{sep}{rest}" if sep and head in FIELDS else reason
 
 
 def _count(summary: ImportSummary, status: str) -> None:
