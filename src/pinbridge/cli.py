@@ -358,8 +358,8 @@ def replay(
     settings = _settings(config_path)
     try:
         since_time = _parse_since(since, now=time.time()) if since else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    except ValueError:
+        raise click.BadParameter(_since_forms(since), param_hint="--since") from None
     names = [d.name for d in effective_destinations(settings)]
     if destination is not None and destination not in names:
         raise click.BadParameter(
@@ -398,6 +398,14 @@ def _duration(value: str) -> int | None:
     if text[:-1].isdigit() and text[-1:] in _UNITS:
         return int(text[:-1]) * _UNITS[text[-1]]
     return None
+
+
+def _since_forms(value: object) -> str:
+    """What ``--since`` takes, for its usage error."""
+    return (
+        "takes a time: ISO-8601 (2026-01-31 or 2026-01-31T12:00:00Z), an epoch number, "
+        f"or a time ago (2h, 7d), not {value!r}"
+    )
 
 
 def _parse_since(value: str, *, now: float) -> float:
@@ -642,11 +650,7 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
     try:
         since_time = _parse_since(since, now=now)
     except ValueError:
-        raise click.BadParameter(
-            "takes a time: ISO-8601 (2026-01-31 or 2026-01-31T12:00:00Z), an epoch number, "
-            f"or a time ago (2h, 7d), not {since!r}",
-            param_hint="--since",
-        ) from None
+        raise click.BadParameter(_since_forms(since), param_hint="--since") from None
     _existing_store(settings)
     rows = run_with_store(
         settings, _attribution(settings, since_time, window_seconds, quiet=as_json)

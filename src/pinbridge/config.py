@@ -20,6 +20,7 @@ import msgspec
 
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, DEFAULT_MAX_PER_KIND
+from pinbridge.normalize import Normalizer
 from pinbridge.pinterest.schema import API_BASE, EVENT_NAMES
 from pinbridge.store import Store, open_store
 from pinbridge.store.urls import display_url
@@ -270,7 +271,7 @@ def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path or 'configuration'}: {exc}") from exc
     settings = _resolve_destinations(settings, env)
-    _check(settings)
+    _check(settings, env)
     return settings
 
 
@@ -370,7 +371,7 @@ def require_write_keys(settings: Settings) -> None:
         )
 
 
-def _check(settings: Settings) -> None:
+def _check(settings: Settings, env: Mapping[str, str]) -> None:
     names = [d.name for d in settings.destinations]
     if len(set(names)) != len(names):
         raise ConfigError("destination names must be unique")
@@ -422,6 +423,17 @@ def _check(settings: Settings) -> None:
     options = settings.transform
     if options.unmapped not in ("custom", "drop"):
         raise ConfigError("transform.unmapped must be 'custom' or 'drop'")
+    try:
+        Normalizer(default_region=options.default_region, cache_size=0)
+    except ValueError as exc:
+        key = (
+            "PINBRIDGE_DEFAULT_REGION"
+            if env.get("PINBRIDGE_DEFAULT_REGION")
+            else "transform.default_region"
+        )
+        raise ConfigError(
+            f"{key}: {exc} (an ISO 3166 country code the phone library knows, such as US or GB)"
+        ) from exc
     try:
         Transformer(options)
     except ValueError as exc:

@@ -53,6 +53,19 @@ class TestReplay:
         assert "'nosuch'" in result.output and "shop, shop-test" in result.output
         assert "queued" not in result.output
 
+    @pytest.mark.parametrize("since", ["yesterday", "2x"])
+    def test_bad_since(self, run, since):
+        """--since names itself and every form of time it takes, durations included."""
+        result = run("replay", "--since", since)
+        assert result.exit_code == 2
+        assert "--since" in result.output and "ISO-8601" in result.output
+        assert "a time ago (2h, 7d)" in result.output and repr(since) in result.output
+
+    @pytest.mark.parametrize("since", ["2h", "3d", "2026-01-31", "1769817600"])
+    def test_good_since(self, run, since):
+        """Durations, ISO-8601 times and epoch numbers are taken."""
+        assert run("replay", "--since", since).exit_code == 0
+
     def test_known_destination(self, run):
         """A configured destination replays (nothing here)."""
         result = run("replay", "--destination", "shop")

@@ -100,6 +100,8 @@ token = "t2"
                 {"PINBRIDGE_WRITE_KEYS": "k"},
                 "'buy' is not a Pinterest event name",
             ),
+            ("[transform]\ndefault_region = 'XX'\n", {}, "^transform.default_region: "),
+            ("", {"PINBRIDGE_DEFAULT_REGION": "XX"}, "^PINBRIDGE_DEFAULT_REGION: "),
             ("", {"PINBRIDGE_PORT": "80a"}, "^PINBRIDGE_PORT must be a port number"),
             ("", {"PINBRIDGE_PORT": "70000"}, "^PINBRIDGE_PORT must be a port number"),
             ("[transform.mapping]\n'Order Completed' = 'purchase'\n", {}, "purchase"),

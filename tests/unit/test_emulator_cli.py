@@ -80,3 +80,19 @@ def test_error_status_reaches_the_faults(monkeypatch: pytest.MonkeyPatch) -> Non
     for args in (["--error-status", "502", "--error-status", "504"], []):
         assert CliRunner().invoke(emulator, args).exit_code == 0
     assert [c.faults.error_statuses for c in seen] == [(502, 504), (500, 503)]
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ([], "rate limit 5000/min, 10/s in test mode;"),
+        (["--rate-limit", "0"], "no rate limit, 10/s in test mode;"),
+        (["--rate-limit", "0", "--test-rate-limit", "0"], "no rate limit, no test-mode limit;"),
+    ],
+)
+def test_start_line_says_no_rate_limit(monkeypatch: pytest.MonkeyPatch, args, shown) -> None:
+    """A limit of 0 is printed as no limit, not as "0/min"."""
+    monkeypatch.setattr("uvicorn.Server.run", lambda self: None)
+    result = CliRunner().invoke(emulator, args)
+    assert result.exit_code == 0
+    assert shown in result.output and " 0/min" not in result.output

@@ -143,10 +143,13 @@ def _describe(config: EmulatorConfig) -> str:
     else:
         who = "; ".join(f"*** -> {','.join(sorted(ids))}" for ids in config.tokens.values())
     faults = config.faults
+    rate = config.rate_limit_per_minute
+    test_rate = config.test_requests_per_second
     return (
         f"tokens: {who}; {'strict' if config.strict else 'lenient'}; "
-        f"rate limit {config.rate_limit_per_minute}/min, "
-        f"{config.test_requests_per_second}/s in test mode; error rate {faults.error_rate}, "
+        f"{f'rate limit {rate}/min' if rate else 'no rate limit'}, "
+        f"{f'{test_rate}/s in test mode' if test_rate else 'no test-mode limit'}; "
+        f"error rate {faults.error_rate}, "
         f"latency {faults.latency_ms} ms, drop rate {faults.drop_rate}, "
         f"burst 429 {faults.burst_429}"
     )
