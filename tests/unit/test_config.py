@@ -10,6 +10,15 @@ from pinbridge.config import load_settings, require_tokens, require_write_keys
 from pinbridge.errors import ConfigError
 
 
+@pytest.fixture(autouse=True)
+def _in_an_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_settings(None, ...) reads ./pinbridge.toml when there is one: neither the
+    developer's nor one a test writes."""
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "pinbridge.toml"
     path.write_text(text)
@@ -17,9 +26,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 class TestLoadSettings:
-    def test_defaults_use_the_embedded_emulator(self, tmp_path, monkeypatch):
+    def test_defaults_use_the_embedded_emulator(self):
         """With no file and no credentials, pinbridge delivers to the embedded emulator."""
-        monkeypatch.chdir(tmp_path)
         settings = load_settings(None, {})
         assert settings.embedded_emulator and settings.destinations == ()
         assert settings.store.url == "sqlite:///var/pinbridge.db"
