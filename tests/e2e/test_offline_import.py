@@ -65,7 +65,7 @@ def test_crm_file_matches_click_once_and_reports_bad_rows(stack: Stack, tmp_path
         "time=Purchased",
     )
     first = pinbridge.cli(*args)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, first.stderr  # rows were rejected
     assert "4 rows: 2 accepted, 0 already imported, 2 rejected" in first.stdout
     with (tmp_path / "crm.csv.report.csv").open() as stream:
         report = list(csv.DictReader(stream))
@@ -75,8 +75,8 @@ def test_crm_file_matches_click_once_and_reports_bad_rows(stack: Stack, tmp_path
         ("3", "rejected"),
         ("4", "rejected"),
     ]
-    assert "event_time" in report[2]["reasons"] and "7 days" in report[2]["reasons"]
-    assert "properties.revenue" in report[3]["reasons"]
+    assert "Purchased (time)" in report[2]["reasons"] and "7 days" in report[2]["reasons"]
+    assert "Total (value)" in report[3]["reasons"]
 
     def received() -> dict[str, dict]:
         return {e["event"]["event_id"]: e["event"] for e in emulator.events()[0]}

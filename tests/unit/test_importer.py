@@ -80,9 +80,9 @@ class TestMoney:
         ("kinds", "report"),
         [
             ([MONEY], [("accepted", "")]),
-            ([MONEY_CONFLICT, MONEY], [("rejected", "value: its currency € (EUR) differs"),
+            ([MONEY_CONFLICT, MONEY], [("rejected", "Total (value): its currency € (EUR) differs"),
                                        ("accepted", "")]),
-            ([GOOD, MONEY_EUR], [("accepted", ""), ("rejected", "value: one ',' or '.'")]),
+            ([GOOD, MONEY_EUR], [("accepted", ""), ("rejected", "Total (value): one ',' or '.'")]),
         ],
     )  # fmt: skip
     def test_offline_money_formats(self, kinds, report):
