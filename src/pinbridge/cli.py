@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import os
 import signal
 import socket
@@ -24,15 +23,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pinbridge import __version__
+from pinbridge.cli_common import require_database, run_with_store, store_unavailable
 from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
-from pinbridge.cli_diagnostics import StoreUnavailable, run_with_store, store_unavailable
 from pinbridge.config import (
     DEV_WRITE_KEY,
     Settings,
     load_settings,
     require_tokens,
     require_write_keys,
-    sqlite_path,
     store_location,
     store_session,
 )
@@ -84,20 +82,6 @@ def _require_tokens(settings: Settings) -> None:
         require_tokens(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _existing_store(settings: Settings) -> None:
-    """``settings``, once their SQLite file is known to exist: only ``run``, ``worker`` and
-    ``migrate`` create one, so that a command run from another directory never fills a new,
-    empty database that no server reads (exit status 4, as for a store that cannot be reached).
-    """
-    path = sqlite_path(settings)
-    if path is not None and not path.exists():
-        raise StoreUnavailable(
-            f"no database at {path} yet: start `pinbridge run` first (a relative "
-            "sqlite:/// path is read from the working directory; PINBRIDGE_DATABASE_URL or "
-            "[store] url names another)"
-        )
 
 
 @click.group()
@@ -367,7 +351,7 @@ def replay(
             + ", ".join(names),
             param_hint="--destination",
         )
-    _existing_store(settings)
+    require_database(settings)
     count = run_with_store(settings, _replay(settings, reason, since_time, destination))
     click.echo(f"{count:,} dead letters queued again.")
 
@@ -428,32 +412,9 @@ def configure_logging() -> None:
     )
 
 
-def _eqs_needs_tokens(command: click.Command) -> click.Command:
-    """``quality`` asks Pinterest for the Event Quality Score unless ``--no-eqs``: only then
-    does it need the destinations' tokens (checked here, before it starts)."""
-    callback = command.callback
-    if callback is None:
-        return command
-
-    @functools.wraps(callback)
-    def checked(**kwargs: Any) -> Any:
-        if not kwargs.get("no_eqs"):
-            try:
-                require_tokens(_settings(kwargs.get("config_path")))
-            except ConfigError as exc:
-                raise click.ClickException(
-                    f"{exc} (needed to ask Pinterest for the Event Quality Score; "
-                    "--no-eqs does without)"
-                ) from exc
-        return callback(**kwargs)
-
-    command.callback = checked
-    return command
-
-
 main.add_command(emulator)
 for _command in DIAGNOSTIC_COMMANDS:  # status, quality, catalog, dashboard
-    main.add_command(_eqs_needs_tokens(_command) if _command.name == "quality" else _command)
+    main.add_command(_command)
 
 
 @main.command("import")
@@ -509,7 +470,7 @@ def import_(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--map") from None
     report = report or file.with_name(file.name + ".report.csv")
-    _existing_store(settings)
+    require_database(settings)
     try:
         total = count_rows(file, file_format)
     except NotUtf8Error as exc:
@@ -603,7 +564,7 @@ def forget(
         user_ids=user_ids,
         anonymous_ids=anonymous_ids,
     )
-    _existing_store(settings)
+    require_database(settings)
     report = run_with_store(settings, _forget(settings, keys, needles))
     click.echo(
         f"Removed {report.persons} person(s), {report.identifiers} identifier(s), "
@@ -651,7 +612,7 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
         since_time = _parse_since(since, now=now)
     except ValueError:
         raise click.BadParameter(_since_forms(since), param_hint="--since") from None
-    _existing_store(settings)
+    require_database(settings)
     rows = run_with_store(
         settings, _attribution(settings, since_time, window_seconds, quiet=as_json)
     )

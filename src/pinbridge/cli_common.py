@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pinbridge.config import Settings, load_settings
+from pinbridge.config import Settings, load_settings, sqlite_path
 from pinbridge.errors import ConfigError, StoreError
 
 __all__ = [
@@ -90,10 +90,16 @@ def store_unavailable(settings: Settings, exc: Exception) -> StoreUnavailable:
 
 
 def require_database(settings: Settings) -> None:
-    """A command that only reads refuses to create an SQLite file where there is none."""
-    url = settings.store.url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise click.ClickException(f"no database at {url} yet: start `pinbridge run` first")
+    """Refuse to go on without the SQLite file: only ``run``, ``worker`` and ``migrate``
+    create one, so that a command run from another directory never fills a new, empty
+    database that no server reads (exit status 4, as for a store that cannot be reached)."""
+    path = sqlite_path(settings)
+    if path is not None and not path.exists():
+        raise StoreUnavailable(
+            f"no database at {path} yet: start `pinbridge run` first (a relative "
+            "sqlite:/// path is read from the working directory; PINBRIDGE_DATABASE_URL or "
+            "[store] url names another)"
+        )
 
 
 def fits(table: Table, console: Console) -> bool:

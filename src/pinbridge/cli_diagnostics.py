@@ -33,7 +33,7 @@ from pinbridge.cli_common import (
     store_unavailable,
 )
 from pinbridge.cli_dead import dead, parse_since
-from pinbridge.config import Settings, store_session
+from pinbridge.config import Settings, require_tokens, store_session
 from pinbridge.diagnostics import (
     DEAD_LETTER_WINDOW,
     EqsFetcher,
@@ -42,6 +42,7 @@ from pinbridge.diagnostics import (
     quality_report,
     status_report,
 )
+from pinbridge.errors import ConfigError
 from pinbridge.pinterest.client import PinterestClient
 from pinbridge.quality import EVENT_DATA, IDENTIFIERS
 from pinbridge.service import EMULATOR_MOUNT, effective_destinations
@@ -185,6 +186,14 @@ def quality(
 ) -> None:
     """Signal quality: coverage, resilience level, EQS, dedup rate, freshness, catalog."""
     settings = cli_settings(config_path)
+    if not no_eqs:
+        try:
+            require_tokens(settings)
+        except ConfigError as exc:
+            raise click.ClickException(
+                f"{exc} (needed to ask Pinterest for the Event Quality Score; --no-eqs does "
+                "without)"
+            ) from exc
     require_database(settings)
     try:
         period = parse_period(since)
@@ -328,6 +337,8 @@ def catalog_load(
         report = read_feed(feed, feed_format=feed_format)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{feed}: {exc}") from None
+    if not dry_run:
+        require_database(settings)
     console = Console()
     try:
         kept, warning = (

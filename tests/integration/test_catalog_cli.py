@@ -30,6 +30,8 @@ def _load(tmp_path: Path, monkeypatch):
     for key in list(os.environ):
         if key.startswith("PINBRIDGE_"):
             monkeypatch.delenv(key)
+    # catalog load keeps products in an existing database (run, worker or migrate make it)
+    assert CliRunner().invoke(main, ["migrate", "--config", str(config)]).exit_code == 0
 
     def load(feed_text: str, *args: str):
         feed = tmp_path / "feed.csv"

@@ -278,3 +278,26 @@ class TestStatusInAPipe:
         assert result.exit_code == 3, result.output
         assert "…" not in result.output
         assert "shop: ok" in result.output and "shop-test: ok" in result.output
+
+
+class TestNoDatabaseYet:
+    @pytest.mark.parametrize(
+        "args",
+        [["status"], ["dead"], ["quality", "--no-eqs"], ["catalog", "load", "FEED"]],
+        ids=["status", "dead", "quality", "catalog"],
+    )
+    def test_exit_4_naming_the_absolute_path(self, tmp_path, monkeypatch, args):
+        """A reading command run where there is no SQLite file creates none: exit 4 (the
+        store cannot be used), naming the file's absolute path."""
+        monkeypatch.chdir(tmp_path)
+        feed = tmp_path / "feed.csv"
+        feed.write_text(
+            "id,title,description,link,image_link,price,availability\n"
+            "sku-1,Mug,A mug,https://s.example/m,https://s.example/m.jpg,9.99 USD,in stock\n"
+        )
+        args = [str(feed) if a == "FEED" else a for a in args]
+        env = {"PINBRIDGE_DATABASE_URL": "sqlite:///var/nothing.db"}
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 4, result.output
+        assert f"no database at {tmp_path / 'var' / 'nothing.db'} yet" in result.output
+        assert not (tmp_path / "var" / "nothing.db").exists()
