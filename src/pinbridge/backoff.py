@@ -14,7 +14,19 @@ from typing import Final
 
 import msgspec
 
-__all__ = ["DEFAULT_BASE_SECONDS", "DEFAULT_CAP_SECONDS", "RetryDecision", "RetryPolicy"]
+__all__ = [
+    "DEFAULT_BASE_SECONDS",
+    "DEFAULT_CAP_SECONDS",
+    "LEASE_USE",
+    "RetryDecision",
+    "RetryPolicy",
+]
+
+#: The share of a claim's lease a delivery round may use: a request starts only when it can
+#: end (the client's timeout) within it, so that the outcomes are recorded while the lease
+#: holds. ``lease_seconds`` must therefore leave room for one request: at least
+#: ``timeout_seconds / LEASE_USE``.
+LEASE_USE = 0.9
 
 DEFAULT_BASE_SECONDS: Final = 1.0
 DEFAULT_CAP_SECONDS: Final = 600.0

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from pinbridge.backoff import LEASE_USE
 from pinbridge.errors import ConfigError
 from pinbridge.identity import CLICK_WINDOW_DAYS, DEFAULT_MAX_PER_KIND
 from pinbridge.normalize import Normalizer
@@ -416,6 +417,13 @@ def _check(settings: Settings, env: Mapping[str, str]) -> None:
     if settings.store.synchronous.upper() not in ("NORMAL", "FULL"):
         raise ConfigError("store.synchronous must be NORMAL or FULL")
     _check_ranges(settings)
+    delivery = settings.delivery
+    if delivery.lease_seconds * LEASE_USE < delivery.timeout_seconds:
+        raise ConfigError(
+            f"delivery.lease_seconds must be at least {delivery.timeout_seconds / LEASE_USE:g} "
+            f"with delivery.timeout_seconds = {delivery.timeout_seconds:g}: a claim's lease "
+            "must outlast a request, or another sender may send its events again"
+        )
     if settings.delivery.backoff_cap_seconds < settings.delivery.backoff_base_seconds:
         raise ConfigError(
             "delivery.backoff_cap_seconds must be at least delivery.backoff_base_seconds"

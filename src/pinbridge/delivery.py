@@ -72,7 +72,7 @@ import structlog
 from msgspec.structs import replace
 from prometheus_client import Histogram
 
-from pinbridge.backoff import EXPIRED_REASON, RetryPolicy
+from pinbridge.backoff import EXPIRED_REASON, LEASE_USE, RetryPolicy
 from pinbridge.metrics import Metrics
 from pinbridge.pinterest.client import Outcome, PinterestClient
 from pinbridge.ratelimit import RateLimit, TokenBucket
@@ -94,9 +94,6 @@ PROBE_GROWTH = 4
 RATE_LIMITED_HOLD_SECONDS = 10.0
 #: The longest hold an ad account takes from ``Retry-After`` (a bogus header must not stall it).
 MAX_HOLD_SECONDS = 3600.0
-#: The share of ``lease_seconds`` a round may use: a request starts only when it can end
-#: (the client's timeout) within it, so that the outcomes are recorded while the lease holds.
-LEASE_USE = 0.9
 #: Answers to a whole request that refuse it as a whole without naming every refused event.
 SPLIT_STATUSES = frozenset({400, 413})
 

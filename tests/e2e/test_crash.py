@@ -27,6 +27,7 @@ POST_SIZE = 50
 CONFIG = f"""
 [delivery]
 lease_seconds = 2
+timeout_seconds = 1.5
 batch_size = {BATCH_SIZE}
 poll_interval_seconds = 0.05
 """

@@ -47,6 +47,7 @@ BATCH_SIZE = 200
 CONFIG = f"""
 [delivery]
 lease_seconds = 5
+timeout_seconds = 4
 batch_size = {BATCH_SIZE}
 poll_interval_seconds = 0.05
 rate_limit_per_minute = 1_000_000

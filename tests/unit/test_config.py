@@ -238,6 +238,11 @@ class TestRanges:
             ("[delivery]\ntimeout_seconds = -1\n", "delivery.timeout_seconds must be more"),
             ("[delivery]\ntimeout_seconds = nan\n", "delivery.timeout_seconds"),
             ("[delivery]\nlease_seconds = -1\n", "delivery.lease_seconds"),
+            # a claim's lease must outlast one request (the client's timeout), at 90 % use
+            (
+                "[delivery]\nlease_seconds = 10\ntimeout_seconds = 30\n",
+                "delivery.lease_seconds must be at least 33.3333 with delivery.timeout_seconds",
+            ),
             ("[delivery]\npaused_probe_seconds = 0\n", "delivery.paused_probe_seconds"),
             ("[delivery]\nbackoff_base_seconds = -1\n", "delivery.backoff_base_seconds"),
             ("[delivery]\nbackoff_cap_seconds = 0.5\n", "delivery.backoff_cap_seconds"),
@@ -289,6 +294,7 @@ class TestRanges:
             "[server]\nrequests_per_minute_per_key = 0\n",  # 0: no limit
             "[server]\nport = 65535\n",
             "[delivery]\nlinger_seconds = 0\n",
+            "[delivery]\nlease_seconds = 10\ntimeout_seconds = 9\n",
             "[delivery]\nconcurrency = 1\nrate_limit_per_minute = 1\n",
             "[identity]\nretention_days = 1\nmax_per_kind = {em = 1}\n",
             "[transform]\nmax_event_age_seconds = 604800\nfuture_skew_seconds = 0\n",
