@@ -64,8 +64,9 @@ def dump(path: Path) -> bytes:
     return b"\n".join(chunks)
 
 
-async def test_forget_removes_every_trace(tmp_path: Path):
+async def test_forget_removes_every_trace(tmp_path: Path, monkeypatch):
     """After forget, no table holds the person's digests, ids, click or network data."""
+    monkeypatch.chdir(tmp_path)  # no ./pinbridge.toml of the working directory
     url = f"sqlite:///{tmp_path / 'pb.db'}"
     settings = load_settings(None, {"PINBRIDGE_DATABASE_URL": url})
     store = open_store(url)

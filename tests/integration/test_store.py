@@ -531,7 +531,7 @@ async def plant_emails(store, request, key, emails):
 class TestPrune:
     """The running service's pruning of dedup keys."""
 
-    async def test_keeps_import_keys_for_eight_days(self, store, tmp_path):
+    async def test_keeps_import_keys_for_eight_days(self, store, tmp_path, monkeypatch):
         """The service keeps dedup keys for an import's 8 days, not the configured 48 hours:
         a key seen 3 days ago survives a prune, one seen 9 days ago does not."""
         import asyncio
@@ -544,6 +544,7 @@ class TestPrune:
         for event_id, age_days in (("recent", 3), ("old", 9)):
             at = NOW - age_days * 86400
             await store.accept([item(event_id, event_time=int(at))], now=at, dedup_window=month)
+        monkeypatch.chdir(tmp_path)  # no ./pinbridge.toml of the working directory
         settings = load_settings(None, {"PINBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
         assert settings.store.dedup_window_seconds == WINDOW
         stop = asyncio.Event()
