@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import signal
 import socket
 import sys
@@ -23,12 +22,19 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pinbridge import __version__
-from pinbridge.cli_common import require_database, run_with_store, store_unavailable
+from pinbridge.cli_common import (
+    check_destination,
+    cli_settings,
+    config_option,
+    parse_since,
+    require_database,
+    run_with_store,
+    store_unavailable,
+)
 from pinbridge.cli_diagnostics import COMMANDS as DIAGNOSTIC_COMMANDS
 from pinbridge.config import (
     DEV_WRITE_KEY,
     Settings,
-    load_settings,
     require_tokens,
     require_write_keys,
     store_location,
@@ -43,7 +49,6 @@ from pinbridge.importer import (
     count_rows,
     import_rows,
 )
-from pinbridge.inputs.fields import parse_time
 from pinbridge.offline import ColumnMap
 from pinbridge.pinterest.emulator_cli import emulator
 from pinbridge.problems import Problem
@@ -59,21 +64,6 @@ from pinbridge.store import ForgetReport, StoreError, migrate_store
 from pinbridge.transform import Transformer, TransformResult
 
 __all__ = ["main"]
-
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PINBRIDGE_CONFIG",
-    help="pinbridge.toml to read (env: PINBRIDGE_CONFIG; default ./pinbridge.toml if present).",
-)
-
-
-def _settings(config_path: Path | None) -> Settings:
-    try:
-        return load_settings(config_path, os.environ)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _require_tokens(settings: Settings) -> None:
@@ -91,7 +81,7 @@ def main() -> None:
 
 
 @main.command()
-@_config_option
+@config_option
 @click.option(
     "--now",
     type=int,
@@ -112,7 +102,7 @@ def transform(config_path: Path | None, now: int | None, source: str) -> None:
     (or "events": [...] when one input becomes several Pinterest events), or
     {"ok": false, "errors": [{"field": ..., "message": ...}]}. Blank lines are skipped.
     """
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     transformer = Transformer(settings.transform)
     run_transform(transformer, sys.stdin.buffer, sys.stdout.buffer, now=now, source=source)
 
@@ -154,13 +144,13 @@ def _line(result: TransformResult) -> dict[str, Any]:
 
 
 def _serving_settings(config_path: Path | None) -> Settings:
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     configure_logging()
     return settings
 
 
 @main.command()
-@_config_option
+@config_option
 @click.option(
     "--host",
     default=None,
@@ -221,11 +211,11 @@ def run(config_path: Path | None, host: str | None, port: int | None, no_sender:
 
 
 @main.command()
-@_config_option
+@config_option
 def migrate(config_path: Path | None) -> None:
     """Bring the database's schema up to date (safe to run on a live deployment and from
     several nodes at once; PostgreSQL serialises migrators with an advisory lock)."""
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     try:
         version = migrate_store(settings.store.url)
     except StoreError as exc:
@@ -236,7 +226,7 @@ def migrate(config_path: Path | None) -> None:
 
 
 @main.command()
-@_config_option
+@config_option
 def worker(config_path: Path | None) -> None:
     """Run the sender only (to scale delivery out beside `pinbridge run`). It serves no HTTP,
     so it needs the destinations' tokens but no write keys."""
@@ -331,7 +321,7 @@ def _print_banner(settings: Settings, service: Service, *, sender: bool = True) 
 
 
 @main.command()
-@_config_option
+@config_option
 @click.option("--reason", default=None, help="Only dead letters whose reason contains TEXT.")
 @click.option("--since", default=None, help="Only those dead since TIME (ISO-8601, or 2h, 3d).")
 @click.option("--destination", default=None, help="Only this destination.")
@@ -339,18 +329,12 @@ def replay(
     config_path: Path | None, reason: str | None, since: str | None, destination: str | None
 ) -> None:
     """Send dead letters again (after the cause was fixed)."""
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     try:
-        since_time = _parse_since(since, now=time.time()) if since else None
+        since_time = parse_since(since, now=time.time()) if since else None
     except ValueError:
         raise click.BadParameter(_since_forms(since), param_hint="--since") from None
-    names = [d.name for d in effective_destinations(settings)]
-    if destination is not None and destination not in names:
-        raise click.BadParameter(
-            f"no destination {destination!r} is configured; the destinations are: "
-            + ", ".join(names),
-            param_hint="--destination",
-        )
+    check_destination(settings, destination)
     require_database(settings)
     count = run_with_store(settings, _replay(settings, reason, since_time, destination))
     click.echo(f"{count:,} dead letters queued again.")
@@ -392,13 +376,6 @@ def _since_forms(value: object) -> str:
     )
 
 
-def _parse_since(value: str, *, now: float) -> float:
-    seconds = _duration(value)
-    if seconds is not None:
-        return now - seconds
-    return float(parse_time(value))
-
-
 def configure_logging() -> None:
     """Key=value logs on stderr; no PII is ever logged (counts and reasons only)."""
     structlog.configure(
@@ -418,7 +395,7 @@ for _command in DIAGNOSTIC_COMMANDS:  # status, quality, catalog, dashboard
 
 
 @main.command("import")
-@_config_option
+@config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--format",
@@ -461,7 +438,7 @@ def import_(
     rejected (the report says why, and the first ones are listed on stderr) or the file
     cannot be imported; 4 the database cannot be reached, or does not exist yet.
     """
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     file_format = file_format or (
         "jsonl" if file.suffix.lower() in (".jsonl", ".ndjson") else "csv"
     )
@@ -541,7 +518,7 @@ async def _import(
 
 
 @main.command()
-@_config_option
+@config_option
 @click.option("--email", "emails", multiple=True, help="The person's email address.")
 @click.option("--phone", "phones", multiple=True, help="The person's phone number.")
 @click.option("--user-id", "user_ids", multiple=True, help="The person's user id in your shop.")
@@ -556,7 +533,7 @@ def forget(
     """Remove a person: identifiers, clicks, and every event of theirs (sent or not)."""
     if not (emails or phones or user_ids or anonymous_ids):
         raise click.UsageError("name the person: --email, --phone, --user-id or --anonymous-id")
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     keys, needles = person_keys(
         settings.transform.default_region,
         emails=emails,
@@ -584,7 +561,7 @@ def report() -> None:
 
 
 @report.command()
-@_config_option
+@config_option
 @click.option(
     "--window",
     default="30d",
@@ -600,7 +577,7 @@ def report() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for the dashboard, scripts).")
 def attribution(config_path: Path | None, window: str, since: str, as_json: bool) -> None:
     """Conversions and their value per campaign, by last Pinterest click."""
-    settings = _settings(config_path)
+    settings = cli_settings(config_path)
     now = time.time()
     window_seconds = _duration(window)
     if window_seconds is None or round(window_seconds / 86400) not in CLICK_WINDOW_DAYS:
@@ -609,7 +586,7 @@ def attribution(config_path: Path | None, window: str, since: str, as_json: bool
             param_hint="--window",
         )
     try:
-        since_time = _parse_since(since, now=now)
+        since_time = parse_since(since, now=now)
     except ValueError:
         raise click.BadParameter(_since_forms(since), param_hint="--since") from None
     require_database(settings)

@@ -17,14 +17,18 @@ from rich.table import Table
 
 from pinbridge.config import Settings, load_settings, sqlite_path
 from pinbridge.errors import ConfigError, StoreError
+from pinbridge.inputs.fields import parse_time
+from pinbridge.service import effective_destinations
 
 __all__ = [
     "EXIT_STORE",
     "StoreUnavailable",
+    "check_destination",
     "cli_settings",
     "config_option",
     "fits",
     "parse_period",
+    "parse_since",
     "require_database",
     "run_with_store",
     "store_unavailable",
@@ -106,3 +110,33 @@ def fits(table: Table, console: Console) -> bool:
     """Whether ``table`` fits the console without wrapping or cutting a cell."""
     unbounded = console.options.update_width(_UNBOUNDED)
     return console.measure(table, options=unbounded).maximum <= console.width
+
+
+def parse_since(value: str, *, now: float) -> float:
+    """``--since`` as ``replay`` takes it: a time ago (``30m``, ``2h``, ``3d``), an ISO-8601
+    time (naive is UTC) or epoch seconds or milliseconds → Unix time.
+
+    Raises:
+        ValueError: none of these.
+    """
+    try:
+        return now - parse_period(value)
+    except ValueError:
+        pass
+    try:
+        return float(parse_time(value))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a time (ISO-8601, epoch) or a time ago (30m, 2h, 3d)"
+        ) from None
+
+
+def check_destination(settings: Settings, destination: str | None) -> None:
+    """A ``--destination`` that is configured, else a usage error listing those that are."""
+    names = [d.name for d in effective_destinations(settings)]
+    if destination is not None and destination not in names:
+        raise click.BadParameter(
+            f"no destination {destination!r} is configured; the destinations are: "
+            + ", ".join(names),
+            param_hint="--destination",
+        )

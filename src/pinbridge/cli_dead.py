@@ -16,16 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from pinbridge.cli_common import (
+    check_destination,
     cli_settings,
     config_option,
     fits,
-    parse_period,
+    parse_since,
     require_database,
     run_with_store,
 )
 from pinbridge.config import Settings, store_session
-from pinbridge.inputs.fields import parse_time
-from pinbridge.service import effective_destinations
 from pinbridge.store import DeadLetter
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "ReasonSummary",
     "dead",
     "dead_rows",
-    "parse_since",
     "print_dead",
     "print_reasons",
     "reason_counts",
@@ -85,25 +83,6 @@ class ReasonSummary(msgspec.Struct, frozen=True):
     by_reason: list[ReasonCount]
 
 
-def parse_since(value: str, *, now: float) -> float:
-    """``--since`` as ``replay`` takes it: a time ago (``30m``, ``2h``, ``3d``), an ISO-8601
-    time (naive is UTC) or epoch seconds or milliseconds → Unix time.
-
-    Raises:
-        ValueError: none of these.
-    """
-    try:
-        return now - parse_period(value)
-    except ValueError:
-        pass
-    try:
-        return float(parse_time(value))
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is not a time (ISO-8601, epoch) or a time ago (30m, 2h, 3d)"
-        ) from None
-
-
 def dead_rows(letters: Sequence[DeadLetter], *, limit: int) -> list[DeadRow]:
     """The ``limit`` most recently dead of ``letters``, newest first."""
     newest = sorted(letters, key=lambda letter: (letter.dead_at, letter.id), reverse=True)
@@ -116,7 +95,6 @@ def dead_rows(letters: Sequence[DeadLetter], *, limit: int) -> list[DeadRow]:
             event_time=letter.event_time,
             http_status=letter.http_status,
             reason=letter.reason,
-            # Not in the store's DeadLetter yet: shown as soon as the store reports it.
             attempts=letter.attempts,
             dead_at=letter.dead_at,
         )
@@ -176,13 +154,7 @@ def dead(
         since_time = parse_since(since, now=time.time()) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    names = [d.name for d in effective_destinations(settings)]
-    if destination is not None and destination not in names:
-        raise click.BadParameter(
-            f"no destination {destination!r} is configured; the destinations are: "
-            + ", ".join(names),
-            param_hint="--destination",
-        )
+    check_destination(settings, destination)
     require_database(settings)
     letters = run_with_store(settings, _dead(settings, destination, reason, since_time))
     report: DeadList | ReasonSummary

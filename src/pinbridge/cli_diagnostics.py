@@ -28,11 +28,12 @@ from pinbridge.cli_common import (
     config_option,
     fits,
     parse_period,
+    parse_since,
     require_database,
     run_with_store,
     store_unavailable,
 )
-from pinbridge.cli_dead import dead, parse_since
+from pinbridge.cli_dead import dead
 from pinbridge.config import Settings, require_tokens, store_session
 from pinbridge.diagnostics import (
     DEAD_LETTER_WINDOW,
