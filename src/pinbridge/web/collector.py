@@ -271,7 +271,8 @@ class Collector:
         return response
 
 
-def _basic_user(header: str) -> str | None:
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """The user name and password of an HTTP Basic ``Authorization`` header, if it is one."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
@@ -279,20 +280,19 @@ def _basic_user(header: str) -> str | None:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return decoded.partition(":")[0] or None
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
+def _basic_user(header: str) -> str | None:
+    credentials = _basic_credentials(header)
+    return (credentials[0] or None) if credentials else None
 
 
 def _basic_password_only(header: str) -> bool:
     """Whether Basic credentials carry an empty user name but a password (a key misplaced)."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return False
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    user, _, password = decoded.partition(":")
-    return not user and bool(password)
+    credentials = _basic_credentials(header)
+    return credentials is not None and not credentials[0] and bool(credentials[1])
 
 
 def _share(name: str, shared: dict[str, Any], messages: list[Any]) -> None:
