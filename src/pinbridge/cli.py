@@ -165,7 +165,7 @@ def _serving_settings(config_path: Path | None) -> Settings:
 @click.option(
     "--no-sender",
     is_flag=True,
-    help="Collector only: leave delivery to `pinbridge worker` processes (PostgreSQL).",
+    help="Collector only: leave delivery to `pinbridge worker` processes (same store).",
 )
 def run(config_path: Path | None, host: str | None, port: int | None, no_sender: bool) -> None:
     """Run the collector and the sender in one process (or the collector alone).
@@ -323,7 +323,9 @@ def _print_banner(settings: Settings, service: Service, *, sender: bool = True) 
 @main.command()
 @config_option
 @click.option("--reason", default=None, help="Only dead letters whose reason contains TEXT.")
-@click.option("--since", default=None, help="Only those dead since TIME (ISO-8601, or 2h, 3d).")
+@click.option(
+    "--since", default=None, help="Only those dead since TIME (ISO-8601, epoch, or 2h, 3d)."
+)
 @click.option("--destination", default=None, help="Only this destination.")
 def replay(
     config_path: Path | None, reason: str | None, since: str | None, destination: str | None
@@ -572,7 +574,7 @@ def report() -> None:
     "--since",
     default="30d",
     show_default=True,
-    help="Conversions accepted since TIME (ISO-8601, or 2h, 7d).",
+    help="Conversions accepted since TIME (ISO-8601, epoch, or 2h, 7d).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for the dashboard, scripts).")
 def attribution(config_path: Path | None, window: str, since: str, as_json: bool) -> None:

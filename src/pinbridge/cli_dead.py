@@ -124,7 +124,9 @@ def reason_counts(letters: Sequence[DeadLetter]) -> list[ReasonCount]:
 @config_option
 @click.option("--destination", default=None, help="Only this destination.")
 @click.option("--reason", default=None, help="Only dead letters whose reason contains TEXT.")
-@click.option("--since", default=None, help="Only those dead since TIME (ISO-8601, or 2h, 3d).")
+@click.option(
+    "--since", default=None, help="Only those dead since TIME (ISO-8601, epoch, or 2h, 3d)."
+)
 @click.option(
     "--limit",
     type=click.IntRange(min=1),

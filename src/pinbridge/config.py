@@ -301,7 +301,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         _section(data, "dashboard")["password"] = password
     if env.get("PINBRIDGE_DEFAULT_REGION"):
         _section(data, "transform")["default_region"] = env["PINBRIDGE_DEFAULT_REGION"]
-    if env.get("PINBRIDGE_HOST"):
+    if env.get("PINBRIDGE_HOST", "").strip():  # blank: unset
         _section(data, "server")["host"] = env["PINBRIDGE_HOST"].strip()
     if env.get("PINBRIDGE_PORT"):
         port = env["PINBRIDGE_PORT"].strip()
@@ -420,7 +420,8 @@ def _check(settings: Settings, env: Mapping[str, str]) -> None:
     delivery = settings.delivery
     if delivery.lease_seconds * LEASE_USE < delivery.timeout_seconds:
         raise ConfigError(
-            f"delivery.lease_seconds must be at least {delivery.timeout_seconds / LEASE_USE:g} "
+            f"delivery.lease_seconds must be at least "
+            f"{math.ceil(delivery.timeout_seconds / LEASE_USE):g} "
             f"with delivery.timeout_seconds = {delivery.timeout_seconds:g}: a claim's lease "
             "must outlast a request, or another sender may send its events again"
         )

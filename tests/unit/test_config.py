@@ -241,7 +241,7 @@ class TestRanges:
             # a claim's lease must outlast one request (the client's timeout), at 90 % use
             (
                 "[delivery]\nlease_seconds = 10\ntimeout_seconds = 30\n",
-                "delivery.lease_seconds must be at least 33.3333 with delivery.timeout_seconds",
+                "delivery.lease_seconds must be at least 34 with delivery.timeout_seconds",
             ),
             ("[delivery]\npaused_probe_seconds = 0\n", "delivery.paused_probe_seconds"),
             ("[delivery]\nbackoff_base_seconds = -1\n", "delivery.backoff_base_seconds"),
