@@ -29,7 +29,6 @@ from pinbridge.store import DeadLetter
 
 __all__ = [
     "DeadList",
-    "DeadRow",
     "ReasonCount",
     "ReasonSummary",
     "dead",
@@ -45,26 +44,11 @@ DEFAULT_DEAD_LIMIT: Final = 50
 _EVERY: Final = 10_000_000
 
 
-class DeadRow(msgspec.Struct, frozen=True):
-    """One dead letter as ``pinbridge dead --json`` prints it (``attempts``: ``None`` when the
-    store does not report it)."""
-
-    id: int
-    destination: str
-    event_id: str
-    event_name: str
-    event_time: int
-    http_status: int | None
-    reason: str
-    attempts: int | None
-    dead_at: float
-
-
 class DeadList(msgspec.Struct, frozen=True):
     """``pinbridge dead --json``: the newest matching dead letters, and how many match."""
 
     total: int
-    dead_letters: list[DeadRow]
+    dead_letters: list[DeadLetter]
 
 
 class ReasonCount(msgspec.Struct, frozen=True):
@@ -83,23 +67,10 @@ class ReasonSummary(msgspec.Struct, frozen=True):
     by_reason: list[ReasonCount]
 
 
-def dead_rows(letters: Sequence[DeadLetter], *, limit: int) -> list[DeadRow]:
+def dead_rows(letters: Sequence[DeadLetter], *, limit: int) -> list[DeadLetter]:
     """The ``limit`` most recently dead of ``letters``, newest first."""
     newest = sorted(letters, key=lambda letter: (letter.dead_at, letter.id), reverse=True)
-    return [
-        DeadRow(
-            id=letter.id,
-            destination=letter.destination,
-            event_id=letter.event_id,
-            event_name=letter.event_name,
-            event_time=letter.event_time,
-            http_status=letter.http_status,
-            reason=letter.reason,
-            attempts=letter.attempts,
-            dead_at=letter.dead_at,
-        )
-        for letter in newest[:limit]
-    ]
+    return newest[:limit]
 
 
 def reason_counts(letters: Sequence[DeadLetter]) -> list[ReasonCount]:
@@ -194,24 +165,19 @@ def print_dead(report: DeadList, console: Console) -> None:
     if not rows:
         console.print("No dead letters.")
         return
-    known = any(row.attempts is not None for row in rows)
     table = Table(title=f"dead letters, newest first ({len(rows):,} of {report.total:,})")
-    headers = ("dead at", "destination", "event", "event id", "HTTP", "attempts", "reason")
-    for header in headers:
-        if header != "attempts" or known:
-            table.add_column(
-                header, no_wrap=True, justify="right" if header in ("HTTP", "attempts") else "left"
-            )
+    for header in ("dead at", "destination", "event", "event id", "HTTP", "attempts", "reason"):
+        numeric = header in ("HTTP", "attempts")
+        table.add_column(header, no_wrap=True, justify="right" if numeric else "left")
     for row in rows:
         cells = [_when(row.dead_at), row.destination, row.event_name, row.event_id, _http(row)]
-        cells += [str(row.attempts) if row.attempts is not None else "-"] if known else []
-        table.add_row(*(escape(cell) for cell in (*cells, row.reason)))
+        table.add_row(*(escape(cell) for cell in (*cells, str(row.attempts), row.reason)))
     if fits(table, console):
         console.print(table)
     else:
         console.print(f"[bold]{table.title}[/bold]")
         for row in rows:
-            tried = f", {row.attempts} attempts" if row.attempts is not None else ""
+            tried = f", {row.attempts} attempts"
             console.print(
                 f"{_when(row.dead_at)}  [bold]{escape(row.destination)}[/bold]  "
                 f"{escape(row.event_name)}  {escape(row.event_id)}  HTTP {_http(row)}{tried}"
@@ -224,7 +190,7 @@ def print_dead(report: DeadList, console: Console) -> None:
         )
 
 
-def _http(row: DeadRow) -> str:
+def _http(row: DeadLetter) -> str:
     return "-" if row.http_status is None else str(row.http_status)
 
 
