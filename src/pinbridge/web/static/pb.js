@@ -6,10 +6,10 @@
     // Replaced when served: {"m": {<name key>: <Pinterest Tag event>}, "u": <unmapped>}.
     const MAP = {/*EVENT_MAP*/};
     const Q = '_pb_q', U = '_pb_u', C = '_pb_c', MAX = 100, BATCH = 20, TRIES = 5;
-    // Each tab writes only its own queue: _pb_q.<tab id> = {t: lease time, q: events}.
-    const LEASE = 120000, QK = Q + '.' + uuid();
     const el = d.currentScript;
     const cfg = w.pinbridgeConfig || {};
+    // Each tab writes only its own queue: _pb_q.<tab id> = {t: lease time, q: events}.
+    const LEASE = (+cfg.tabLeaseSeconds || 120) * 1000, QK = Q + '.' + uuid();
     const attr = (n) => (el ? el.getAttribute('data-' + n) : null);
     const key = cfg.writeKey || attr('write-key') || '';
     let url = cfg.endpoint || attr('endpoint') ||
