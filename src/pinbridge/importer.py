@@ -39,6 +39,18 @@ LISTED_REJECTIONS: Final = 10
 #: Where a row's field ends up in the input event or the Pinterest event (indexes removed),
 #: so that a reason about it can name the column it came from.
 _FIELD_OF_PATH: Final[Mapping[str, str]] = {
+    # the warnings of identifiers left out (an email that is not one) name user_data fields
+    "user_data.em": "email",
+    "user_data.ph": "phone",
+    "user_data.fn": "first_name",
+    "user_data.ln": "last_name",
+    "user_data.ge": "gender",
+    "user_data.db": "birthday",
+    "user_data.ct": "city",
+    "user_data.st": "state",
+    "user_data.zp": "zip",
+    "user_data.country": "country",
+    "user_data.external_id": "user_id",
     "event": "event",
     "event_name": "event",
     "messageId": "event_id",
@@ -182,7 +194,11 @@ def _why(result: ItemResult, fields: Mapping[str, str]) -> str:
         # Not the accept path's warning: it quotes the event name, and a shifted CSV line can
         # put personal data in that column.
         return _IGNORED
-    return "; ".join(f"{_label(p.field, fields)}: {p.message}" for p in result.errors)
+    problems = list(result.errors)
+    if any(p.field == "user_data" for p in problems):
+        # Why no identifier was left: the values of the row that were not usable.
+        problems += [w for w in result.warnings if w.field.startswith("user_data.")]
+    return "; ".join(f"{_label(p.field, fields)}: {p.message}" for p in problems)
 
 
 def _label(path: str, fields: Mapping[str, str]) -> str:

@@ -200,3 +200,24 @@ def test_all_rows_accepted_exit_0_naming_the_store(run, tmp_path: Path):
     completed = run(str(crm), "--map", "time=Purchased")
     assert completed.returncode == 0, completed.stderr
     assert f"wait in {tmp_path / 'pb.db'} (SQLite)" in completed.stdout
+
+
+def test_a_row_without_a_usable_identifier_says_which_column_failed(run, tmp_path: Path):
+    """A row whose only identifier is unusable (an email that is not one) is rejected for
+    the identifier rule, and the report also names the column that was left out, and why
+    (never its value)."""
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "Order,Mail,Purchased,Total\n"
+        f"81,jane.doe(at)example.com,{iso(time.time() - 60)},5\n"
+        f"82,rich.roe@example.com,{iso(time.time() - 60)},5\n"
+    )
+    args = ["--map", "order_id=Order", "--map", "email=Mail", "--map", "time=Purchased"]
+    completed = run(str(crm), *args, "--map", "value=Total")
+    assert completed.returncode == 1, completed.stderr
+    report = report_of(crm)
+    assert [r["status"] for r in report] == ["rejected", "accepted"]
+    reasons = report[0]["reasons"]
+    assert reasons.startswith("user_data: needs em")
+    assert "Mail (email): not an email address" in reasons
+    assert "jane.doe" not in reasons and "jane.doe" not in completed.stderr
