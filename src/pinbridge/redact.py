@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunspli
 __all__ = ["MAX_DEPTH", "REDACTED", "TOO_DEEP", "looks_personal", "redact", "scrub_url"]
 
 REDACTED: Final = "[redacted]"
+#: Pinterest's own two-letter ``user_data`` keys.
+_USER_DATA_KEYS: Final = frozenset({"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp"})
 #: Keys whose values are a person's: name, contact, birth date, address, device ids, and
 #: Pinterest's short names for them. Compared lowercased. Segment's reserved ``title`` (a job
 #: title) and ``age`` are not on the list: ``title`` is far more often a page's or a
@@ -88,21 +90,12 @@ _PII_KEYS: Final = frozenset(
         "zip",
         "zipcode",
         "zip_code",
-        # identifiers and Pinterest's user_data keys
+        # identifiers (and Pinterest's user_data keys, added below)
         "external_id",
         "hashed_maids",
         "advertisingid",
-        "em",
-        "ph",
-        "fn",
-        "ln",
-        "ge",
-        "db",
-        "ct",
-        "st",
-        "zp",
     }
-)
+).union(_USER_DATA_KEYS)
 #: Query parameter names that are personal data whatever their value. Shop URLs use short
 #: or generic names for other things (``?state=sale``, ``?name=red+dress``, ``?st=price_asc``,
 #: ``filter[city]=paris``, ``?gender=women``), so those are removed only when their value
@@ -120,15 +113,7 @@ _URL_PII_KEYS: Final = _PII_KEYS - {
     "nickname",
     "external_id",
     "hashed_maids",
-    "em",
-    "ph",
-    "fn",
-    "ln",
-    "ge",
-    "db",
-    "ct",
-    "st",
-    "zp",
+    *_USER_DATA_KEYS,
 }
 #: Objects whose ``name`` is not a person's (an event, a product, a page, an app, an OS).
 _NAMED_THINGS: Final = frozenset(
